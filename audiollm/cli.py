@@ -1,0 +1,46 @@
+"""The ``audiollm`` command. Each subcommand lives in the module that implements it.
+
+A command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; it imports heavy libraries inside
+``run`` so that ``audiollm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ask": ("audiollm.commands.ask", "answer a question about an audio clip"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiollm", description="Audio-understanding LLM: ask, chat, train, evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command = importlib.import_module(module)
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_arguments(child)
+        child.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, OSError) as exc:
+        # Bad input (audio, config, missing weights or files): one line, no traceback, unless debugging.
+        if os.environ.get("AUDIOLLM_DEBUG"):
+            raise
+        print(f"audiollm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

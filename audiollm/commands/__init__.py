@@ -1,0 +1,1 @@
+"""One module per ``audiollm`` subcommand (see :mod:`audiollm.cli`)."""

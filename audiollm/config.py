@@ -1,0 +1,199 @@
+"""Typed configuration: dataclasses loaded from YAML, with dotted ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit its schema."""
+
+
+@dataclasses.dataclass
+class RandomWhisperConfig:
+    """Dimensions of a randomly initialised Whisper encoder (tests, no download)."""
+
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 2
+    ffn_dim: int = 128
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+    # A Whisper name (``whisper-base``), hub id, or local directory; ignored when ``random`` is set.
+    name: str | None = "whisper-base"
+    random: RandomWhisperConfig | None = None
+    n_mels: int = 80
+    # Pad every window to 30 s as Whisper was trained (and Qwen2-Audio does); off encodes clips at their length.
+    pad_to_30s: bool = False
+
+
+@dataclasses.dataclass
+class ProjectorConfig:
+    type: Literal["linear", "mlp", "qformer"] = "mlp"
+    # Encoder frames merged into one audio token (linear: average pool; mlp: stacked frames).
+    stack: int = 4
+    hidden_size: int = 1024
+    # Q-Former: encoder frames per window (~0.33 s at 50 frames/s), queries per window, layers and width.
+    window_frames: int = 17
+    num_queries: int = 1
+    qformer_layers: int = 2
+    qformer_heads: int = 4
+    qformer_dim: int = 256
+    dropout: float = 0.0
+
+
+@dataclasses.dataclass
+class RandomLLMConfig:
+    """A randomly initialised Llama-style LM over a byte-level tokenizer (tests, no download)."""
+
+    hidden_size: int = 64
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate_size: int = 128
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class LLMConfig:
+    # A model name (``smollm2-135m-instruct``), hub id, or local directory; ignored when ``random`` is set.
+    name: str | None = "smollm2-135m-instruct"
+    random: RandomLLMConfig | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+@dataclasses.dataclass
+class LoRAConfig:
+    enabled: bool = True
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = dataclasses.field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+@dataclasses.dataclass
+class QuantizationConfig:
+    """QLoRA: the LLM's linear layers in 4-bit (bitsandbytes), LoRA on top."""
+
+    load_in_4bit: bool = False
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+@dataclasses.dataclass
+class AudioLLMConfig:
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    projector: ProjectorConfig = dataclasses.field(default_factory=ProjectorConfig)
+    llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
+    lora: LoRAConfig = dataclasses.field(default_factory=LoRAConfig)
+    quantization: QuantizationConfig = dataclasses.field(default_factory=QuantizationConfig)
+    gradient_checkpointing: bool = False
+    audio_token: str = "<|audio|>"
+    max_new_tokens: int = 128
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> AudioLLMConfig:
+        return load_yaml(cls, path, overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioLLMConfig:
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
+    """Read ``path`` into dataclass ``cls``, then apply ``a.b=value`` overrides (values parsed as YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    for item in overrides or []:
+        apply_override(data, item)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+        node = child
+    node[leaf] = yaml.safe_load(raw)
+
+
+def from_dict(cls: type[T], data: Any, where: str = "") -> T:
+    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    kwargs = {key: _convert(hints[key], value, f"{where}{key}") for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where + ".")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {k: _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        return value
+    return value

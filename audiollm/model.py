@@ -1,0 +1,314 @@
+"""``AudioLLM``: frozen Whisper encoder -> projector -> (LoRA-tuned) causal LLM, and its inference interface."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, TextIteratorStreamer
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from .audio import AudioInput
+from .config import AudioLLMConfig
+from .encoder import FrozenWhisperEncoder, build_whisper_encoder
+from .llm import build_llm
+from .processor import AudioBatch, AudioProcessor, Conversation, Message
+from .projector import Projector, build_projector
+
+CONFIG_FILE = "config.yaml"
+PROJECTOR_FILE = "projector.safetensors"
+LORA_DIR = "lora"
+RELEASED_DIR = Path(__file__).parent / "released"
+
+
+class AudioLLM(nn.Module):
+    """An audio-understanding LLM. Build with :meth:`from_config` or :meth:`from_pretrained`."""
+
+    def __init__(self, config: AudioLLMConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = FrozenWhisperEncoder(build_whisper_encoder(config.encoder))
+        llm, tokenizer = build_llm(config.llm, config.quantization)
+        self.tokenizer = tokenizer
+        self.processor = AudioProcessor(tokenizer, config)
+        self.projector: Projector = build_projector(
+            config.projector, self.encoder.hidden_size, llm.get_input_embeddings().embedding_dim
+        )
+        self.llm = self._prepare_llm(llm)
+
+    def _prepare_llm(self, llm: PreTrainedModel) -> nn.Module:
+        cfg = self.config
+        if cfg.quantization.load_in_4bit:
+            from peft import prepare_model_for_kbit_training
+
+            llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=cfg.gradient_checkpointing)
+        elif cfg.gradient_checkpointing:
+            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if not cfg.lora.enabled:
+            if cfg.quantization.load_in_4bit:
+                raise ValueError("QLoRA needs LoRA: set lora.enabled: true with quantization.load_in_4bit")
+            return llm.requires_grad_(False)
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=list(cfg.lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(llm, lora)
+
+    # ---- construction and persistence -------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: AudioLLMConfig | str | Path) -> AudioLLM:
+        if not isinstance(config, AudioLLMConfig):
+            config = AudioLLMConfig.from_yaml(config)
+        return cls(config)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, overrides: list[str] | None = None) -> AudioLLM:
+        """Load a saved model: ``"default"`` (the released model), a directory, or a Hugging Face hub id."""
+        path = resolve_pretrained(name_or_path)
+        config = AudioLLMConfig.from_yaml(path / CONFIG_FILE, overrides)
+        model = cls(config)
+        model.load_adapters(path)
+        return model
+
+    def load_adapters(self, path: Path) -> None:
+        """Load projector (and LoRA, when saved) weights written by :meth:`save_pretrained`."""
+        from safetensors.torch import load_file
+
+        self.projector.load_state_dict(load_file(path / PROJECTOR_FILE))
+        if (path / LORA_DIR).is_dir():
+            if not self.config.lora.enabled:
+                raise ValueError(f"{path} has LoRA weights but the config disables LoRA")
+            from peft import set_peft_model_state_dict
+            from peft.utils import load_peft_weights
+
+            result = set_peft_model_state_dict(self.llm, load_peft_weights(str(path / LORA_DIR), device="cpu"))
+            if result.unexpected_keys:
+                raise ValueError(f"{path}: LoRA weights do not fit this model: {result.unexpected_keys[:3]}")
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write config, projector and LoRA (safetensors only); base weights stay referenced by name."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.config.to_yaml(path / CONFIG_FILE)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
+        save_file(state, path / PROJECTOR_FILE)
+        if self.config.lora.enabled:
+            self.llm.save_pretrained(path / LORA_DIR, safe_serialization=True)
+
+    def merge_lora(self) -> PreTrainedModel:
+        """A plain transformers LLM with the LoRA weights merged in (this model is left unchanged)."""
+        if not self.config.lora.enabled:
+            return copy.deepcopy(self.llm)
+        return copy.deepcopy(self.llm).merge_and_unload()
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.projector.parameters()).device
+
+    # ---- forward ------------------------------------------------------------------------------------------
+
+    def project_audio(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
+        dtype = next(self.projector.parameters()).dtype
+        return torch.cat([self.projector(e.to(self.device, dtype)) for e in encoded])
+
+    def encode_audio(self, features: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+        """Frozen-encoder frames for each clip's log-mel windows."""
+        return [self.encoder.encode(list(windows)) for windows in features]
+
+    def embed(self, input_ids: torch.Tensor, audio_embeds: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings with the audio embeddings scattered into the placeholder positions."""
+        mask = input_ids == self.processor.audio_token_id
+        # The placeholder id may lie past the LLM's vocabulary: it is never embedded, only replaced.
+        embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(mask, 0))
+        placeholders = int(mask.sum())
+        given = 0 if audio_embeds is None else audio_embeds.shape[0]
+        if placeholders != given:
+            raise ValueError(
+                f"the input has {placeholders} audio placeholder tokens but the audio gives {given} embeddings; "
+                "build inputs with the model's processor"
+            )
+        if audio_embeds is None:
+            return embeds
+        return embeds.masked_scatter(mask.unsqueeze(-1), audio_embeds.to(embeds.dtype))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        audio_features: Sequence[Sequence[torch.Tensor]] | None = None,
+        audio_encoded: Sequence[torch.Tensor] | None = None,
+    ) -> CausalLMOutputWithPast:
+        """Loss/logits. Give the clips as log-mel windows (``audio_features``) or cached encoder frames."""
+        if audio_encoded is None and audio_features:
+            audio_encoded = self.encode_audio(audio_features)
+        audio_embeds = self.project_audio(audio_encoded) if audio_encoded else None
+        embeds = self.embed(input_ids.to(self.device), audio_embeds)
+        return self.llm(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask.to(self.device),
+            labels=None if labels is None else labels.to(self.device),
+        )
+
+    # ---- inference ----------------------------------------------------------------------------------------
+
+    def _batch(self, conversations: Sequence[Conversation]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch: AudioBatch = self.processor(conversations, add_generation_prompt=True, padding_side="left")
+        batch = batch.to(self.device)
+        audio = self.project_audio(self.encode_audio(batch.audio_features)) if batch.audio_features else None
+        return self.embed(batch.input_ids, audio), batch.attention_mask
+
+    def _generation_kwargs(self, max_new_tokens: int | None, temperature: float, **kwargs: Any) -> dict[str, Any]:
+        sampling = temperature > 0
+        out: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens or self.config.max_new_tokens,
+            "do_sample": sampling,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.tokenizer.eos_token_id,
+        }
+        if sampling:
+            out["temperature"] = temperature
+        else:
+            # Greedy: drop sampling defaults a model's generation_config may carry, so no warning is raised.
+            out.update(temperature=None, top_p=None, top_k=None)
+        out.update(kwargs)
+        return out
+
+    @torch.no_grad()
+    def generate_conversations(
+        self,
+        conversations: Sequence[Conversation],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Answer each conversation; left-padded batching gives the same greedy answers as one at a time."""
+        was_training = self.training
+        self.eval()
+        try:
+            embeds, attention = self._batch(conversations)
+            out = self.llm.generate(
+                inputs_embeds=embeds,
+                attention_mask=attention,
+                **self._generation_kwargs(max_new_tokens, temperature, **kwargs),
+            )
+        finally:
+            self.train(was_training)
+        return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def generate(
+        self,
+        audio: AudioInput | Sequence[AudioInput] | None = None,
+        prompt: str | Sequence[str] = "What do you hear?",
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        **kwargs: Any,
+    ) -> str | list[str]:
+        """Answer ``prompt`` about ``audio``. Lists of prompts (and one audio per prompt) give a list of answers."""
+        if isinstance(prompt, str):
+            conv = self.processor.prompt_conversation(audio, prompt)
+            return self.generate_conversations([conv], max_new_tokens, temperature, **kwargs)[0]
+        prompts = list(prompt)
+        audios = list(audio) if isinstance(audio, (list, tuple)) and not _is_array_pair(audio) else None
+        if audios is None or len(audios) != len(prompts):
+            raise ValueError(f"batched generate needs one audio per prompt: got {len(prompts)} prompts and "
+                             f"{'no list of' if audios is None else len(audios)} audios")
+        convs = [self.processor.prompt_conversation(a, p) for a, p in zip(audios, prompts)]
+        return self.generate_conversations(convs, max_new_tokens, temperature, **kwargs)
+
+    def chat(
+        self, messages: Sequence[Message], max_new_tokens: int | None = None, temperature: float = 0.0, **kwargs: Any
+    ) -> str:
+        """Answer the last user turn of a multi-turn conversation whose turns may hold several audio clips."""
+        conv = self.processor.conversation(messages)
+        return self.generate_conversations([conv], max_new_tokens, temperature, **kwargs)[0]
+
+    def stream(
+        self,
+        audio: AudioInput | Sequence[AudioInput] | None = None,
+        prompt: str = "What do you hear?",
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        messages: Sequence[Message] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str]:
+        """Yield the answer's text in pieces as it is generated (or answer ``messages``, a conversation)."""
+        conv = self.processor.conversation(messages) if messages else self.processor.prompt_conversation(audio, prompt)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.no_grad():
+                    embeds, attention = self._batch([conv])
+                    self.llm.generate(
+                        inputs_embeds=embeds,
+                        attention_mask=attention,
+                        streamer=streamer,
+                        **self._generation_kwargs(max_new_tokens, temperature, **kwargs),
+                    )
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        was_training = self.training
+        self.eval()
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            thread.join()
+            self.train(was_training)
+        if errors:
+            raise errors[0]
+
+
+def load_model(spec: str | Path, overrides: list[str] | None = None) -> AudioLLM:
+    """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes."""
+    if str(spec).endswith((".yaml", ".yml")):
+        return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))
+    return AudioLLM.from_pretrained(spec, overrides)
+
+
+def _is_array_pair(audio: object) -> bool:
+    return isinstance(audio, tuple) and len(audio) == 2 and isinstance(audio[1], (int, float))
+
+
+def resolve_pretrained(name_or_path: str | Path) -> Path:
+    """A directory holding a saved model: the released ``default``, a local directory, or a hub download."""
+    if str(name_or_path) == "default":
+        path = RELEASED_DIR / "default"
+        if not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"the released model is not installed at {path}")
+        return path
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a directory written by save_pretrained")
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(name_or_path)))
+    except Exception as exc:  # noqa: BLE001 - any hub failure means "not available"
+        raise FileNotFoundError(
+            f"model {name_or_path!r}: not 'default', not a local directory, and not on the Hugging Face hub ({exc})"
+        ) from exc

@@ -1,0 +1,172 @@
+"""Conversations to model inputs: the LLM's chat template, audio placeholder expansion, label masking."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .audio import AudioInput, audio_features, load_audio
+from .config import AudioLLMConfig
+from .projector import num_audio_tokens
+
+IGNORE_INDEX = -100
+Message = dict[str, Any]
+
+
+@dataclasses.dataclass
+class Conversation:
+    """Messages whose content is a string with audio markers, and the audio clips (16 kHz) in marker order."""
+
+    messages: list[dict[str, str]]
+    audios: list[np.ndarray]
+
+
+@dataclasses.dataclass
+class AudioBatch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor | None
+    # One entry per audio, in placeholder order across the batch: that clip's log-mel windows.
+    audio_features: list[list[torch.Tensor]]
+
+    def to(self, device: torch.device | str) -> AudioBatch:
+        return AudioBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            None if self.labels is None else self.labels.to(device),
+            self.audio_features,
+        )
+
+
+class AudioProcessor:
+    """Turns conversations with audio into token ids, labels and log-mel features.
+
+    Each audio marker becomes exactly :func:`num_audio_tokens` placeholder ids, the count the model's projector
+    produces for that clip; the model checks the two agree.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, config: AudioLLMConfig):
+        self.tokenizer = tokenizer
+        self.config = config
+        self.audio_token = config.audio_token
+        if self.audio_token not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"additional_special_tokens": [self.audio_token]})
+        self.audio_token_id: int = tokenizer.convert_tokens_to_ids(self.audio_token)
+
+    def num_audio_tokens(self, num_samples: int) -> int:
+        return num_audio_tokens(num_samples, self.config.encoder, self.config.projector)
+
+    def conversation(self, messages: Sequence[Message]) -> Conversation:
+        """Normalise chat messages whose content is a string or a list of text/audio parts."""
+        if not messages:
+            raise ValueError("the conversation has no messages")
+        out: list[dict[str, str]] = []
+        audios: list[np.ndarray] = []
+        for i, message in enumerate(messages):
+            role, content = message.get("role"), message.get("content")
+            if role not in ("system", "user", "assistant"):
+                raise ValueError(f"message {i}: role must be system, user or assistant, got {role!r}")
+            if isinstance(content, str):
+                if self.audio_token in content:
+                    raise ValueError(f"message {i}: attach audio as an audio part, not the literal {self.audio_token}")
+                out.append({"role": role, "content": content})
+                continue
+            if not isinstance(content, list):
+                raise ValueError(f"message {i}: content must be a string or a list of parts")
+            pieces: list[str] = []
+            for j, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text":
+                    pieces.append(str(part["text"]))
+                elif kind == "audio":
+                    audios.append(load_audio(part["audio"]))
+                    pieces.append(self.audio_token)
+                else:
+                    raise ValueError(f"message {i} part {j}: type must be 'text' or 'audio', got {kind!r}")
+            out.append({"role": role, "content": "\n".join(pieces)})
+        return Conversation(out, audios)
+
+    def prompt_conversation(self, audio: AudioInput | Sequence[AudioInput] | None, prompt: str) -> Conversation:
+        """A single user turn: the audio clip(s) first, then the prompt text."""
+        clips = [] if audio is None else list(audio) if isinstance(audio, list) else [audio]
+        parts: list[dict[str, Any]] = [{"type": "audio", "audio": clip} for clip in clips]
+        parts.append({"type": "text", "text": prompt})
+        return self.conversation([{"role": "user", "content": parts}])
+
+    def tokenize(self, conv: Conversation, add_generation_prompt: bool) -> tuple[list[int], list[int] | None]:
+        """Token ids with audio placeholders expanded, and (for training) labels on assistant turns only.
+
+        For training the last turn must be the assistant's. Each assistant turn's tokens are found by rendering
+        the template twice, up to the turn with a generation prompt and through the turn, so exactly the
+        assistant's own tokens are learned whatever the template puts around them.
+        """
+        messages = conv.messages
+        if add_generation_prompt:
+            return self._expand(self._ids(messages, True), conv), None
+        if messages[-1]["role"] != "assistant":
+            raise ValueError(f"a training sample must end with an assistant turn; it ends with {messages[-1]['role']!r}")
+        full = self._ids(messages, False)
+        labels = [IGNORE_INDEX] * len(full)
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            start = len(self._ids(messages[:i], True))
+            end = len(self._ids(messages[: i + 1], False))
+            labels[start:end] = full[start:end]
+        ids = self._expand(full, conv)
+        return ids, self._expand(labels, conv, ids_for_markers=full)
+
+    def _ids(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _expand(self, seq: list[int], conv: Conversation, ids_for_markers: list[int] | None = None) -> list[int]:
+        markers = ids_for_markers if ids_for_markers is not None else seq
+        count = sum(1 for t in markers if t == self.audio_token_id)
+        if count != len(conv.audios):
+            raise ValueError(f"the conversation has {count} audio marker(s) but {len(conv.audios)} audio clip(s)")
+        out: list[int] = []
+        clip = 0
+        for token, marker in zip(seq, markers):
+            if marker == self.audio_token_id:
+                fill = self.audio_token_id if ids_for_markers is None else IGNORE_INDEX
+                out.extend([fill] * self.num_audio_tokens(len(conv.audios[clip])))
+                clip += 1
+            else:
+                out.append(token)
+        return out
+
+    def features(self, samples: np.ndarray) -> list[torch.Tensor]:
+        return audio_features(samples, self.config.encoder.n_mels, self.config.encoder.pad_to_30s)
+
+    def __call__(
+        self, conversations: Sequence[Conversation], add_generation_prompt: bool, padding_side: str = "left"
+    ) -> AudioBatch:
+        rows = [self.tokenize(c, add_generation_prompt) for c in conversations]
+        features = [self.features(a) for c in conversations for a in c.audios]
+        return self.pad(rows, features, padding_side)
+
+    def pad(
+        self,
+        rows: Sequence[tuple[list[int], list[int] | None]],
+        features: list[list[torch.Tensor]],
+        padding_side: str,
+    ) -> AudioBatch:
+        width = max(len(ids) for ids, _ in rows)
+        pad_id = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        with_labels = rows[0][1] is not None
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long) if with_labels else None
+        for r, (ids, lab) in enumerate(rows):
+            span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
+            input_ids[r, span] = torch.tensor(ids)
+            attention[r, span] = 1
+            if labels is not None and lab is not None:
+                labels[r, span] = torch.tensor(lab)
+        return AudioBatch(input_ids, attention, labels, features)
