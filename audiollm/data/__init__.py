@@ -1,0 +1,1 @@
+"""Training and evaluation data: manifests, datasets, collators, the starter corpus and importers."""
