@@ -64,6 +64,7 @@ def random_llm_dir(cfg: RandomLLMConfig) -> Path:
         intermediate_size=cfg.intermediate_size,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
+        initializer_range=cfg.init_std,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

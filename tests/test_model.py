@@ -1,0 +1,215 @@
+"""The model core on tiny random models: it learns, batches exactly, saves, merges, and rejects bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiollm import AudioLLM, AudioLLMConfig
+from audiollm.audio import SAMPLE_RATE
+from audiollm.processor import IGNORE_INDEX
+
+from .conftest import tone
+
+# Four clips of different pitch and length, each with its own answer: the model must learn to tell them apart.
+PAIRS = [
+    (tone(1.0, 220), "Transcribe the clip.", "low hum"),
+    (tone(1.6, 880), "Transcribe the clip.", "high beep"),
+    (tone(0.7, 440), "What sound is this?", "a bell"),
+    (tone(2.3, 1760), "What sound is this?", "a whistle"),
+]
+
+
+def training_batch(model: AudioLLM, pairs=PAIRS):
+    convs = [
+        model.processor.conversation(
+            [
+                {"role": "user", "content": [{"type": "audio", "audio": audio}, {"type": "text", "text": prompt}]},
+                {"role": "assistant", "content": answer},
+            ]
+        )
+        for audio, prompt, answer in pairs
+    ]
+    return model.processor(convs, add_generation_prompt=False, padding_side="right")
+
+
+def train(model: AudioLLM, steps: int, lr: float = 1e-2) -> list[float]:
+    torch.manual_seed(0)
+    batch = training_batch(model)
+    # The encoder is frozen: encode once, as the feature cache does during real training.
+    encoded = model.encode_audio(batch.audio_features)
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = model(batch.input_ids, batch.attention_mask, batch.labels, audio_encoded=encoded).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def tiny(projector: str, **changes) -> AudioLLMConfig:
+    cfg = AudioLLMConfig.from_yaml(Path(__file__).parents[1] / "configs/models/tiny.yaml")
+    cfg.projector.type = projector  # type: ignore[assignment]
+    return dataclasses.replace(cfg, **changes)
+
+
+@pytest.fixture(scope="module")
+def trained() -> AudioLLM:
+    model = AudioLLM.from_config(tiny("mlp"))
+    train(model, 60)
+    return model
+
+
+@pytest.mark.parametrize("projector", ["linear", "mlp", "qformer"])
+def test_training_drives_loss_down_and_generate_returns_trained_answers(projector: str):
+    model = AudioLLM.from_config(tiny(projector))
+    losses = train(model, 60)
+    assert losses[-1] < losses[0] / 10, f"{projector}: loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+    answers = [model.generate(audio=audio, prompt=prompt) for audio, prompt, _ in PAIRS]
+    assert answers == [answer for _, _, answer in PAIRS]
+
+
+def test_only_the_encoder_stays_frozen(trained: AudioLLM):
+    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
+    assert trainable, "nothing to train"
+    assert all(n.startswith("projector.") or "lora_" in n for n in trainable)
+    assert not any(n.startswith("encoder.") for n in trainable)
+
+
+def test_batched_generation_equals_one_at_a_time(trained: AudioLLM):
+    audios = [audio for audio, _, _ in PAIRS]
+    prompts = [prompt for _, prompt, _ in PAIRS]
+    singles = [trained.generate(audio=a, prompt=p) for a, p in zip(audios, prompts)]
+    batched = trained.generate(audio=audios, prompt=prompts)
+    assert batched == singles
+    # Also on the untrained random model, whose answers are long and arbitrary: a stricter check of the padding.
+    random_model = AudioLLM.from_config(tiny("mlp"))
+    singles = [random_model.generate(audio=a, prompt=p, max_new_tokens=24) for a, p in zip(audios, prompts)]
+    assert random_model.generate(audio=audios, prompt=prompts, max_new_tokens=24) == singles
+
+
+def test_stream_yields_the_same_answer_in_pieces(trained: AudioLLM):
+    audio, prompt, answer = PAIRS[1]
+    pieces = list(trained.stream(audio=audio, prompt=prompt))
+    assert "".join(pieces).strip() == answer
+
+
+def test_save_and_load_give_identical_logits(trained: AudioLLM, tmp_path: Path):
+    trained.save_pretrained(tmp_path / "saved")
+    files = sorted(str(p.relative_to(tmp_path / "saved")) for p in (tmp_path / "saved").rglob("*") if p.is_file())
+    assert all(f.endswith((".safetensors", ".json", ".yaml", ".md")) for f in files), files
+    loaded = AudioLLM.from_pretrained(tmp_path / "saved").eval()
+    batch = training_batch(trained)
+    with torch.no_grad():
+        expected = trained(batch.input_ids, batch.attention_mask, audio_features=batch.audio_features).logits
+        actual = loaded(batch.input_ids, batch.attention_mask, audio_features=batch.audio_features).logits
+    assert torch.equal(expected, actual)
+    assert loaded.generate(audio=PAIRS[0][0], prompt=PAIRS[0][1]) == PAIRS[0][2]
+
+
+def test_merged_lora_matches_unmerged(trained: AudioLLM):
+    merged = trained.merge_lora().eval()
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    ids = torch.tensor([[5, 17, 99, 200, 33, 7]])
+    with torch.no_grad():
+        expected = trained.llm(input_ids=ids).logits
+        actual = merged(input_ids=ids).logits
+        with trained.llm.disable_adapter():
+            base = trained.llm(input_ids=ids).logits
+    torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
+    assert (expected - base).abs().max() > 1e-3, "LoRA had no effect"
+
+
+def test_placeholder_count_mismatch_raises(trained: AudioLLM):
+    batch = training_batch(trained)
+    encoded = trained.encode_audio(batch.audio_features)
+    with pytest.raises(ValueError, match="audio placeholder tokens but the audio gives"):
+        trained(batch.input_ids, batch.attention_mask, audio_encoded=encoded[:-1])
+    with pytest.raises(ValueError, match="placeholder"):
+        trained(batch.input_ids, batch.attention_mask)
+
+
+def test_long_clip_yields_tokens_for_all_of_it(tiny_model: AudioLLM):
+    def tokens(seconds: float) -> int:
+        samples = tone(seconds, 330)
+        encoded = tiny_model.encode_audio([tiny_model.processor.features(samples)])
+        projected = tiny_model.project_audio(encoded)
+        assert projected.shape[0] == tiny_model.processor.num_audio_tokens(len(samples))
+        return projected.shape[0]
+
+    assert tokens(75) / tokens(30) == pytest.approx(2.5, rel=0.01)
+    assert tokens(2) < tokens(30) / 10  # short clips are encoded at their own length
+
+
+def test_pad_to_30s_switch_encodes_full_windows():
+    model = AudioLLM.from_config(tiny("linear"))
+    model.config.encoder.pad_to_30s = True
+    samples = tone(2.0)
+    encoded = model.encode_audio([model.processor.features(samples)])
+    assert encoded[0].shape[0] == 1500
+    assert model.processor.num_audio_tokens(len(samples)) == 1500 // model.config.projector.stack
+
+
+def test_labels_cover_only_assistant_turns_in_multi_turn_multi_audio_chat(tiny_model: AudioLLM):
+    processor = tiny_model.processor
+    conv = processor.conversation(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "audio", "audio": tone(1.0)}, {"type": "text", "text": "Compare with"},
+                                         {"type": "audio", "audio": tone(2.0, 880)}]},
+            {"role": "assistant", "content": "The second is higher."},
+            {"role": "user", "content": "And louder?"},
+            {"role": "assistant", "content": "No."},
+        ]
+    )
+    ids, labels = processor.tokenize(conv, add_generation_prompt=False)
+    assert len(ids) == len(labels)
+    learned = processor.tokenizer.decode([t for t in labels if t != IGNORE_INDEX])
+    assert learned.replace("\n", "") == "The second is higher.<|im_end|>No.<|im_end|>"
+    expected_audio = processor.num_audio_tokens(SAMPLE_RATE) + processor.num_audio_tokens(2 * SAMPLE_RATE)
+    assert ids.count(processor.audio_token_id) == expected_audio
+    with pytest.raises(ValueError, match="must end with an assistant turn"):
+        processor.tokenize(processor.conversation([{"role": "user", "content": "hi"}]), add_generation_prompt=False)
+
+
+def test_chat_answers_multi_audio_conversations(trained: AudioLLM):
+    answer = trained.chat(
+        [
+            {"role": "user", "content": [{"type": "audio", "audio": PAIRS[0][0]}, {"type": "text", "text": "Compare with"},
+                                         {"type": "audio", "audio": PAIRS[1][0]}]},
+            {"role": "assistant", "content": "They differ."},
+            {"role": "user", "content": "Say more."},
+        ],
+        max_new_tokens=8,
+    )
+    assert isinstance(answer, str)
+    with pytest.raises(ValueError, match="role"):
+        trained.chat([{"role": "robot", "content": "hi"}])
+
+
+def test_qlora_step_runs_and_loss_falls_on_cpu():
+    pytest.importorskip("bitsandbytes")
+    cfg = tiny("mlp")
+    cfg.quantization.load_in_4bit = True
+    model = AudioLLM.from_config(cfg)
+    quantized = [m for m in model.llm.modules() if type(m).__name__ == "Linear4bit"]
+    assert quantized, "the LLM was not quantized to 4-bit"
+    losses = train(model, 25)
+    assert losses[-1] < losses[0] / 2
+
+
+def test_audio_error_reaches_the_caller(trained: AudioLLM, tmp_path: Path):
+    from audiollm import AudioError
+
+    with pytest.raises(AudioError, match="missing.wav: file not found"):
+        trained.generate(audio=tmp_path / "missing.wav", prompt="hi")
+    with pytest.raises(AudioError, match="NaN"):
+        trained.generate(audio=np.full(1600, np.nan, dtype=np.float32), prompt="hi")
