@@ -226,7 +226,10 @@ class AudioLLM(nn.Module):
             conv = self.processor.prompt_conversation(audio, prompt)
             return self.generate_conversations([conv], max_new_tokens, temperature, **kwargs)[0]
         prompts = list(prompt)
-        audios = list(audio) if isinstance(audio, (list, tuple)) and not _is_array_pair(audio) else None
+        if audio is None:
+            audios: list[Any] | None = [None] * len(prompts)
+        else:
+            audios = list(audio) if isinstance(audio, (list, tuple)) and not _is_array_pair(audio) else None
         if audios is None or len(audios) != len(prompts):
             raise ValueError(f"batched generate needs one audio per prompt: got {len(prompts)} prompts and "
                              f"{'no list of' if audios is None else len(audios)} audios")

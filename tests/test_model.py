@@ -96,6 +96,13 @@ def test_batched_generation_equals_one_at_a_time(trained: AudioLLM):
     assert random_model.generate(audio=audios, prompt=prompts, max_new_tokens=24) == singles
 
 
+def test_batched_text_only_and_mismatched_batches(trained: AudioLLM):
+    answers = trained.generate(prompt=["Hello", "Hi there"], max_new_tokens=4)
+    assert isinstance(answers, list) and len(answers) == 2
+    with pytest.raises(ValueError, match="one audio per prompt: got 2 prompts and 3 audios"):
+        trained.generate(audio=[PAIRS[0][0]] * 3, prompt=["a", "b"])
+
+
 def test_stream_yields_the_same_answer_in_pieces(trained: AudioLLM):
     audio, prompt, answer = PAIRS[1]
     pieces = list(trained.stream(audio=audio, prompt=prompt))
