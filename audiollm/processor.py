@@ -107,7 +107,7 @@ class AudioProcessor:
         """
         messages = conv.messages
         if add_generation_prompt:
-            return self._expand(self._ids(messages, True), conv), None
+            return self._expand(self._ids(messages, True), None, conv)
         if messages[-1]["role"] != "assistant":
             raise ValueError(f"a training sample must end with an assistant turn; it ends with {messages[-1]['role']!r}")
         full = self._ids(messages, False)
@@ -115,31 +115,35 @@ class AudioProcessor:
         for i, message in enumerate(messages):
             if message["role"] != "assistant":
                 continue
-            start = len(self._ids(messages[:i], True))
+            prefix = self._ids(messages[:i], True)
             end = len(self._ids(messages[: i + 1], False))
-            labels[start:end] = full[start:end]
-        ids = self._expand(full, conv)
-        return ids, self._expand(labels, conv, ids_for_markers=full)
+            if full[: len(prefix)] != prefix:
+                raise ValueError("the chat template renders a conversation's start differently once it goes on; "
+                                 "assistant turns cannot be located for label masking")
+            labels[len(prefix) : end] = full[len(prefix) : end]
+        return self._expand(full, labels, conv)
 
     def _ids(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _expand(self, seq: list[int], conv: Conversation, ids_for_markers: list[int] | None = None) -> list[int]:
-        markers = ids_for_markers if ids_for_markers is not None else seq
-        count = sum(1 for t in markers if t == self.audio_token_id)
+    def _expand(
+        self, ids: list[int], labels: list[int] | None, conv: Conversation
+    ) -> tuple[list[int], list[int] | None]:
+        """Replace each audio marker by its clip's number of placeholders (never learned)."""
+        count = ids.count(self.audio_token_id)
         if count != len(conv.audios):
             raise ValueError(f"the conversation has {count} audio marker(s) but {len(conv.audios)} audio clip(s)")
-        out: list[int] = []
-        clip = 0
-        for token, marker in zip(seq, markers):
-            if marker == self.audio_token_id:
-                fill = self.audio_token_id if ids_for_markers is None else IGNORE_INDEX
-                out.extend([fill] * self.num_audio_tokens(len(conv.audios[clip])))
-                clip += 1
-            else:
-                out.append(token)
-        return out
+        clips = iter(conv.audios)
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        for i, token in enumerate(ids):
+            is_audio = token == self.audio_token_id
+            repeat = self.num_audio_tokens(len(next(clips))) if is_audio else 1
+            out_ids.extend([token] * repeat)
+            if labels is not None:
+                out_labels.extend([IGNORE_INDEX if is_audio else labels[i]] * repeat)
+        return out_ids, out_labels if labels is not None else None
 
     def features(self, samples: np.ndarray) -> list[torch.Tensor]:
         return audio_features(samples, self.config.encoder.n_mels, self.config.encoder.pad_to_30s)
