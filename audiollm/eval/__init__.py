@@ -1,0 +1,1 @@
+"""Evaluation: text normalisation, metrics, running a model over a manifest, and reports."""
