@@ -1,0 +1,60 @@
+"""``audiollm eval``: score a model on a manifest, or compare two reports."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_MODEL = "default"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="'default', a saved model directory, a hub id, or a model config YAML")
+    parser.add_argument("--manifest", type=Path, help="JSONL manifest of rows to answer and score")
+    parser.add_argument("--out", type=Path, help="the report JSON; its .md, .rows.jsonl and .png are written beside "
+                                                 "it (with --compare: the PNG of the deltas)")
+    parser.add_argument("--batch-size", type=int, default=8, help="conversations per generate call (default 8)")
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
+                        help="print and plot the per-task changes from report A to report B")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare(args.compare[0], args.compare[1], args.out)
+    if args.manifest is None or args.out is None:
+        raise ValueError("--manifest and --out are required (or --compare A.json B.json)")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+
+    from ..data.manifest import read_manifest
+    from ..eval.report import markdown, summarize, write_report
+    from ..eval.runner import Evaluation, answer_rows, check_rows
+    from ..model import load_model
+
+    # Rows are read and checked before the model loads, so bad input fails fast.
+    good, bad = check_rows(read_manifest(args.manifest))
+    if not good:
+        reasons = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:3])
+        raise ValueError(f"{args.manifest}: none of its {len(bad)} rows can be evaluated ({reasons})")
+    model = load_model(args.model)
+    evaluation = Evaluation(answer_rows(model, good, args.batch_size, args.max_new_tokens), bad)
+    report = summarize(evaluation, str(args.model), str(args.manifest))
+    paths = write_report(report, evaluation.rows, args.out)
+    print(markdown(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _compare(before: Path, after: Path, out: Path | None) -> int:
+    from ..cache import atomic_file
+    from ..eval.report import compare, comparison_chart, format_comparison, read_report
+
+    deltas = compare(read_report(before), read_report(after))
+    print(format_comparison(deltas, str(before), str(after)))
+    chart = out or after.with_suffix(".compare.png")
+    with atomic_file(chart) as scratch:
+        comparison_chart(deltas, f"{after.stem} vs {before.stem}", scratch)
+    print(f"wrote {chart}")
+    return 0

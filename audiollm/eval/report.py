@@ -1,0 +1,242 @@
+"""Reports: per-task and overall tables (JSON and Markdown), the per-row file, bar charts, and comparing two reports.
+
+``write_report(report, rows, "out/report.json")`` writes four files side by side: ``report.json`` (the tables),
+``report.md`` (the same for people), ``report.rows.jsonl`` (one line per scored row: prompt, reference, answer,
+scores, so failures can be read) and ``report.png`` (each task's headline score). Scores in JSON are fractions
+(WER 0.25 = 25 %); Markdown and charts show percent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..cache import atomic_file
+from .metrics import METRICS, Tally, task_metrics
+from .runner import Evaluation, RowResult
+
+NO_TASK = "(none)"
+
+
+def task_name(task: str | None) -> str:
+    return task or NO_TASK
+
+
+def _aggregate(tallies: Sequence[Tally]) -> float | None:
+    return Tally(sum(t.value for t in tallies), sum(t.count for t in tallies)).score
+
+
+def summarize(evaluation: Evaluation, model: str, manifest: str) -> dict[str, Any]:
+    """The report's tables: per task, overall (each metric over every row it scores), and the bad rows."""
+    by_task: dict[str, list[RowResult]] = {}
+    for row in evaluation.rows:
+        by_task.setdefault(task_name(row.task), []).append(row)
+    tasks: dict[str, Any] = {}
+    for task, rows in sorted(by_task.items()):
+        names = task_metrics(rows[0].task)
+        tasks[task] = {
+            "rows": len(rows),
+            "headline": names[0],
+            "metrics": {name: _aggregate([row.scores[name] for row in rows]) for name in names},
+        }
+    overall: dict[str, Any] = {}
+    for name in METRICS:
+        tallies = [row.scores[name] for row in evaluation.rows if name in row.scores]
+        if tallies:
+            overall[name] = {"rows": len(tallies), "score": _aggregate(tallies)}
+    return {
+        "model": model,
+        "manifest": manifest,
+        "rows": len(evaluation.rows),
+        "bad_rows": len(evaluation.bad_rows),
+        "bad": [dataclasses.asdict(bad) for bad in evaluation.bad_rows],
+        "tasks": tasks,
+        "overall": overall,
+        "higher_is_better": {name: METRICS[name].higher_is_better for name in overall},
+    }
+
+
+def row_record(row: RowResult) -> dict[str, Any]:
+    return {
+        "line": row.line,
+        "id": row.id,
+        "task": row.task,
+        "audio": row.audio,
+        "prompt": row.prompt,
+        "choices": row.choices,
+        "reference": row.reference,
+        "answer": row.answer,
+        "scores": {name: tally.score for name, tally in row.scores.items()},
+    }
+
+
+def report_paths(out: str | Path) -> dict[str, Path]:
+    """Where :func:`write_report` puts each file, next to ``out`` (the JSON)."""
+    out = Path(out)
+    return {
+        "json": out,
+        "markdown": out.with_suffix(".md"),
+        "rows": out.with_suffix(".rows.jsonl"),
+        "chart": out.with_suffix(".png"),
+    }
+
+
+def write_report(report: dict[str, Any], rows: Sequence[RowResult], out: str | Path) -> dict[str, Path]:
+    """Write the JSON, Markdown, per-row JSONL and bar chart; returns their paths."""
+    paths = report_paths(out)
+    with atomic_file(paths["json"]) as scratch:
+        scratch.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with atomic_file(paths["markdown"]) as scratch:
+        scratch.write_text(markdown(report), encoding="utf-8")
+    with atomic_file(paths["rows"]) as scratch, scratch.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row_record(row), ensure_ascii=False) + "\n")
+    headline = {task: (entry["headline"], entry["metrics"][entry["headline"]]) for task, entry in report["tasks"].items()}
+    with atomic_file(paths["chart"]) as scratch:
+        bar_chart(headline, f"{report['model']} on {Path(report['manifest']).name}", scratch)
+    return paths
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A report written by :func:`write_report`; a file that is not one raises ``ValueError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: report not found")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a JSON report ({exc.msg})") from exc
+    if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
+        raise ValueError(f"{path}: not an evaluation report (no 'tasks' table)")
+    return report
+
+
+# ---- Markdown -----------------------------------------------------------------------------------------------
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _metric_label(name: str) -> str:
+    return name if METRICS[name].higher_is_better else f"{name} ↓"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    names = [name for name in METRICS if any(name in t["metrics"] for t in report["tasks"].values())]
+    lines = [
+        f"# Evaluation: {report['model']} on {report['manifest']}",
+        "",
+        f"{report['rows']} rows scored; {report['bad_rows']} bad rows excluded. Scores in percent; "
+        "↓ marks a metric where lower is better; the headline metric of each task is in bold.",
+        "",
+        "## Per task",
+        "",
+        "| task | rows | " + " | ".join(_metric_label(n) for n in names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+    ]
+    for task, entry in report["tasks"].items():
+        cells = []
+        for name in names:
+            cell = _percent(entry["metrics"][name]) if name in entry["metrics"] else ""
+            cells.append(f"**{cell}**" if name == entry["headline"] else cell)
+        lines.append(f"| {task} | {entry['rows']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Overall (each metric over every row it scores)", "", "| metric | rows | score |", "|---|---:|---:|"]
+    for name, entry in report["overall"].items():
+        lines.append(f"| {_metric_label(name)} | {entry['rows']} | {_percent(entry['score'])} |")
+    if report["bad"]:
+        lines += ["", "## Bad rows (excluded)", ""]
+        for bad in report["bad"]:
+            ident = f" (id {bad['id']})" if bad["id"] else ""
+            lines.append(f"- line {bad['line']}{ident}: {bad['reason']}")
+    return "\n".join(lines) + "\n"
+
+
+# ---- charts -------------------------------------------------------------------------------------------------
+
+
+def _bars(labels: list[str], values: list[float | None], colors: list[str], ylabel: str, title: str,
+          path: Path, signed: bool = False) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display backend needed
+
+    heights = [0.0 if v is None else 100 * v for v in values]
+    texts = ["–" if v is None else f"{100 * v:+.1f}" if signed else _percent(v) for v in values]
+    figure = Figure(figsize=(max(4.0, 0.9 * len(labels) + 1.5), 4.0), layout="constrained")
+    axes = figure.subplots()
+    axes.bar_label(axes.bar(labels, heights, color=colors), labels=texts, fontsize=8)
+    if signed:
+        axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=10)
+    axes.tick_params(axis="x", labelsize=8)
+    figure.savefig(path, format="png", dpi=120)
+
+
+def bar_chart(scores: dict[str, tuple[str, float | None]], title: str, path: Path) -> None:
+    """One bar per task: its headline metric in percent, labelled with the metric's name."""
+    labels = [f"{task}\n{_metric_label(name)}" for task, (name, _) in scores.items()]
+    values = [value for _, value in scores.values()]
+    _bars(labels, values, ["tab:blue"] * len(labels), "score (%)", title, path)
+
+
+# ---- comparing two reports ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Delta:
+    task: str
+    metric: str
+    before: float | None
+    after: float | None
+    headline: bool
+
+    @property
+    def change(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def improved(self) -> bool | None:
+        change = self.change
+        if change is None or change == 0:
+            return None
+        return (change > 0) == METRICS[self.metric].higher_is_better
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Delta]:
+    """Every task metric in either report, before and after; a task or metric one report lacks shows ``None``."""
+    deltas: list[Delta] = []
+    for task in sorted(set(before["tasks"]) | set(after["tasks"])):
+        entry_a, entry_b = before["tasks"].get(task, {}), after["tasks"].get(task, {})
+        metrics_a, metrics_b = entry_a.get("metrics", {}), entry_b.get("metrics", {})
+        headline = entry_b.get("headline") or entry_a.get("headline")
+        for name in [n for n in METRICS if n in metrics_a or n in metrics_b]:
+            deltas.append(Delta(task, name, metrics_a.get(name), metrics_b.get(name), name == headline))
+    return deltas
+
+
+def format_comparison(deltas: Sequence[Delta], before: str, after: str) -> str:
+    """A Markdown table of the deltas in percentage points, marking which are better and which worse."""
+    lines = [
+        f"A = {before}",
+        f"B = {after}",
+        "",
+        "| task | metric | A | B | B − A | |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for d in deltas:
+        change = "–" if d.change is None else f"{100 * d.change:+.1f}"
+        verdict = {True: "better", False: "worse", None: ""}[d.improved]
+        metric = f"**{_metric_label(d.metric)}**" if d.headline else _metric_label(d.metric)
+        lines.append(f"| {d.task} | {metric} | {_percent(d.before)} | {_percent(d.after)} | {change} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_chart(deltas: Sequence[Delta], title: str, path: Path) -> None:
+    """Each task's headline change in percentage points: green where B is better, red where worse."""
+    shown = [d for d in deltas if d.headline]
+    labels = [f"{d.task}\n{_metric_label(d.metric)}" for d in shown]
+    colors = ["tab:green" if d.improved else "tab:red" if d.improved is False else "tab:gray" for d in shown]
+    _bars(labels, [d.change for d in shown], colors, "B − A (percentage points)", title, path, signed=True)

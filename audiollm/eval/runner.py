@@ -1,0 +1,136 @@
+"""Running a model over a manifest: rows checked up front, answered in batches, each scored by its task."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from ..audio import AudioError, load_audio
+from ..data.manifest import Example
+from .metrics import Tally, score_answer
+
+if TYPE_CHECKING:
+    from ..model import AudioLLM
+
+
+@dataclasses.dataclass
+class BadRow:
+    """A manifest row left out of the scores, and why (its audio is missing or unreadable, or its reference
+    cannot be scored by its task's metrics)."""
+
+    line: int
+    id: str | None
+    reason: str
+
+
+@dataclasses.dataclass
+class RowResult:
+    line: int
+    id: str | None
+    task: str | None
+    audio: list[str]
+    prompt: str
+    reference: str
+    answer: str
+    choices: list[str] | None
+    scores: dict[str, Tally]
+
+
+@dataclasses.dataclass
+class Evaluation:
+    rows: list[RowResult]
+    bad_rows: list[BadRow]
+
+
+def audio_parts(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """The audio paths of a conversation, in order."""
+    return [
+        str(part["audio"])
+        for message in messages
+        if isinstance(message["content"], list)
+        for part in message["content"]
+        if part["type"] == "audio"
+    ]
+
+
+def prompt_text(messages: Sequence[dict[str, Any]]) -> str:
+    """A conversation as a person reads it: one ``role: text`` line per turn, clips shown as ``[audio: name]``."""
+    lines = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list):
+            content = " ".join(
+                f"[audio: {Path(part['audio']).name}]" if part["type"] == "audio" else part["text"] for part in content
+            )
+        lines.append(f"{message['role']}: {content}")
+    return "\n".join(lines)
+
+
+def check_rows(examples: Sequence[Example]) -> tuple[list[Example], list[BadRow]]:
+    """Split rows into those that can be evaluated and bad ones, before any model time is spent.
+
+    Every clip is decoded once (a file that exists but does not decode is as bad as a missing one), and the
+    reference is scored against itself so that a row its metrics cannot read (a multiple-choice reference naming
+    no option, a yes/no reference that is neither) is caught here rather than after generation.
+    """
+    good: list[Example] = []
+    bad: list[BadRow] = []
+    for example in tqdm(examples, desc="checking rows", unit="row", leave=False):
+        try:
+            for clip in audio_parts(example.prompt_messages):
+                load_audio(clip)
+            score_answer(example.task, example.answer, example.answer, example.choices)
+        except (AudioError, ValueError) as exc:
+            bad.append(BadRow(example.line, example.id, str(exc)))
+            continue
+        good.append(example)
+    return good, bad
+
+
+def answer_rows(
+    model: AudioLLM,
+    examples: Sequence[Example],
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+) -> list[RowResult]:
+    """Answer rows already checked by :func:`check_rows`, ``batch_size`` conversations per generate call, and
+    score each by its task."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    rows: list[RowResult] = []
+    with tqdm(total=len(examples), desc="evaluating", unit="row") as progress:
+        for start in range(0, len(examples), batch_size):
+            batch = examples[start : start + batch_size]
+            conversations = [model.processor.conversation(example.prompt_messages) for example in batch]
+            answers = model.generate_conversations(conversations, max_new_tokens)
+            for example, answer in zip(batch, answers):
+                rows.append(
+                    RowResult(
+                        line=example.line,
+                        id=example.id,
+                        task=example.task,
+                        audio=audio_parts(example.prompt_messages),
+                        prompt=prompt_text(example.prompt_messages),
+                        reference=example.answer,
+                        answer=answer,
+                        choices=example.choices,
+                        scores=score_answer(example.task, answer, example.answer, example.choices),
+                    )
+                )
+            progress.update(len(batch))
+    return rows
+
+
+def evaluate(
+    model: AudioLLM,
+    examples: Sequence[Example],
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+) -> Evaluation:
+    """Check the rows, answer the good ones with ``model`` and score them."""
+    good, bad = check_rows(examples)
+    return Evaluation(answer_rows(model, good, batch_size, max_new_tokens), bad)

@@ -1,0 +1,152 @@
+"""End to end: ``audiollm eval`` on the tiny model over a tiny manifest, the report's files, and comparing reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audiollm.cli import main
+from audiollm.data.manifest import example_row, read_manifest, write_manifest
+from audiollm.eval.metrics import Tally
+from audiollm.eval.normalize import normalize_answer
+from audiollm.eval.report import compare, read_report, summarize
+from audiollm.eval.runner import Evaluation, RowResult, evaluate
+
+from .conftest import TINY_CONFIG
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, wav_file) -> Path:
+    clips = [wav_file(0.6, freq) for freq in (300.0, 500.0, 700.0, 900.0)]
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    rows = [
+        example_row(str(clips[0]), "Transcribe the speech.", "Hello world, two colours.", "asr", id="asr-1"),
+        example_row(str(clips[1]), "Which animal?", "B. dog", "mcq", choices=["A. cat", "B. dog", "C. bird"]),
+        example_row(str(clips[2]), "Is there music?", "yes", "yesno"),
+        example_row(str(clips[3]), "Describe the sound.", "a high tone plays", "caption"),
+        example_row(str(tmp_path / "missing.wav"), "Which key?", "C major", "key", id="gone"),
+        example_row(str(tmp_path / "broken.wav"), "Which key?", "C major", "key"),
+        example_row([str(clips[0]), str(clips[3])], "Which is higher?", "the second", "compare"),
+        example_row(str(clips[1]), "What is it?", "a tone", "made_up_task"),
+    ]
+    path = tmp_path / "test.jsonl"
+    write_manifest(rows, path)
+    return path
+
+
+def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out" / "report.json"
+    code = main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(manifest), "--out", str(out),
+                 "--batch-size", "3", "--max-new-tokens", "6"])
+    assert code == 0
+    report = json.loads(out.read_text())
+
+    # The two rows with missing or unreadable audio are counted, named and left out of every score.
+    assert report["rows"] == 6
+    assert report["bad_rows"] == 2
+    reasons = {bad["line"]: bad["reason"] for bad in report["bad"]}
+    assert "missing.wav: file not found" in reasons[5]
+    assert "broken.wav: not a readable audio file" in reasons[6]
+    assert report["bad"][0]["id"] == "gone"
+
+    tasks = report["tasks"]
+    assert set(tasks) == {"asr", "mcq", "yesno", "caption", "compare", "made_up_task"}
+    assert tasks["asr"]["headline"] == "wer" and set(tasks["asr"]["metrics"]) == {"wer", "cer"}
+    assert tasks["mcq"]["metrics"].keys() == {"choice"}
+    assert tasks["yesno"]["metrics"].keys() == {"yesno"}
+    assert tasks["caption"]["metrics"].keys() == {"bleu", "rouge_l", "keyword_recall"}
+    assert tasks["made_up_task"]["metrics"].keys() == {"exact", "contains"}
+    for entry in tasks.values():
+        assert entry["rows"] == 1
+        assert all(value is not None and value >= 0 for value in entry["metrics"].values())
+    assert report["overall"]["exact"]["rows"] == 2  # compare + made_up_task
+    assert report["higher_is_better"]["wer"] is False and report["higher_is_better"]["exact"] is True
+
+    rows = [json.loads(line) for line in out.with_suffix(".rows.jsonl").read_text().splitlines()]
+    assert [row["line"] for row in rows] == [1, 2, 3, 4, 7, 8]
+    first = rows[0]
+    assert first["prompt"].startswith("user: [audio: ") and first["prompt"].endswith("Transcribe the speech.")
+    assert first["reference"] == "Hello world, two colours."
+    assert isinstance(first["answer"], str) and set(first["scores"]) == {"wer", "cer"}
+    assert rows[4]["audio"][1].endswith("900-0.6s-16000.wav")  # both clips of the compare row
+
+    markdown = out.with_suffix(".md").read_text()
+    assert "| asr | 1 |" in markdown and "2 bad rows excluded" in markdown and "missing.wav" in markdown
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote " in capsys.readouterr().out
+
+
+def test_batching_keeps_answers_with_their_rows(manifest: Path, tmp_path: Path, tiny_model) -> None:
+    """References set to the model's own answers score 100 % exact, whatever the batch size."""
+    examples = [e for e in read_manifest(manifest) if e.task in ("yesno", "caption", "made_up_task", "compare")]
+    one_by_one = evaluate(tiny_model, examples, batch_size=1, max_new_tokens=6).rows
+    answers = [row.answer for row in one_by_one]
+    assert len({normalize_answer(a) for a in answers}) == len(answers) and all(map(normalize_answer, answers))
+
+    rows = [example_row([str(p) for p in e.audio], "Say something.", answer, "echo") for e, answer in zip(examples, answers)]
+    echo = tmp_path / "echo.jsonl"
+    write_manifest(rows, echo)
+    # Same prompts as the references were produced from, so the same greedy answers come back.
+    echo_examples = read_manifest(echo)
+    for example, original in zip(echo_examples, examples):
+        example.messages[0] = original.messages[0]
+    scored = evaluate(tiny_model, echo_examples, batch_size=3, max_new_tokens=6)
+    assert [row.answer for row in scored.rows] == answers
+    assert all(row.scores["exact"].score == 1.0 for row in scored.rows)
+
+
+def _row(task: str, scores: dict[str, Tally]) -> RowResult:
+    return RowResult(1, None, task, [], "user: q", "ref", "ans", None, scores)
+
+
+def test_wer_is_a_corpus_rate_and_accuracy_a_mean() -> None:
+    rows = [
+        _row("asr", {"wer": Tally(1, 2), "cer": Tally(1, 10)}),
+        _row("asr", {"wer": Tally(0, 8), "cer": Tally(0, 30)}),
+        _row("yesno", {"yesno": Tally(1, 1)}),
+        _row("yesno", {"yesno": Tally(0, 1)}),
+    ]
+    report = summarize(Evaluation(rows, []), "m", "t.jsonl")
+    assert report["tasks"]["asr"]["metrics"]["wer"] == pytest.approx(0.1)  # 1 error in 10 words, not mean(50 %, 0 %)
+    assert report["tasks"]["asr"]["metrics"]["cer"] == pytest.approx(1 / 40)
+    assert report["tasks"]["yesno"]["metrics"]["yesno"] == 0.5
+
+
+def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def write(name: str, wer: float, exact: float) -> Path:
+        rows = [_row("asr", {"wer": Tally(wer, 1), "cer": Tally(wer, 1)}), _row("key", {"exact": Tally(exact, 1),
+                                                                                        "contains": Tally(exact, 1)})]
+        path = tmp_path / name
+        path.write_text(json.dumps(summarize(Evaluation(rows, []), name, "t.jsonl")))
+        return path
+
+    before, after = write("a.json", 0.5, 1.0), write("b.json", 0.25, 0.0)
+    deltas = {(d.task, d.metric): d for d in compare(read_report(before), read_report(after))}
+    assert deltas["asr", "wer"].change == pytest.approx(-0.25) and deltas["asr", "wer"].improved is True
+    assert deltas["key", "exact"].change == pytest.approx(-1.0) and deltas["key", "exact"].improved is False
+
+    chart = tmp_path / "delta.png"
+    assert main(["eval", "--compare", str(before), str(after), "--out", str(chart)]) == 0
+    printed = capsys.readouterr().out
+    assert "| asr | **wer ↓** | 50.0 | 25.0 | -25.0 | better |" in printed
+    assert "| key | **exact** | 100.0 | 0.0 | -100.0 | worse |" in printed
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    assert f"A = {before}" in printed and "| key | contains | 100.0 | 0.0 | -100.0 | worse |" in printed
+
+
+def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    only_bad = tmp_path / "bad.jsonl"
+    write_manifest([example_row(str(tmp_path / "nope.wav"), "Key?", "C major", "key")], only_bad)
+    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(only_bad), "--out", str(tmp_path / "r.json")]) == 2
+    assert "none of its 1 rows can be evaluated" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+    not_report = tmp_path / "x.json"
+    not_report.write_text("[1, 2]")
+    assert main(["eval", "--compare", str(not_report), str(not_report)]) == 2
+    assert "not an evaluation report" in capsys.readouterr().err
+
+    assert main(["eval", "--model", str(TINY_CONFIG)]) == 2
+    assert "--manifest and --out are required" in capsys.readouterr().err
