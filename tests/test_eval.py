@@ -30,6 +30,7 @@ def manifest(tmp_path: Path, wav_file) -> Path:
         example_row(str(tmp_path / "broken.wav"), "Which key?", "C major", "key"),
         example_row([str(clips[0]), str(clips[3])], "Which is higher?", "the second", "compare"),
         example_row(str(clips[1]), "What is it?", "a tone", "made_up_task"),
+        example_row(str(clips[2]), "Which one?", "B. dog", "mcq"),  # no choices: its reference cannot be scored
     ]
     path = tmp_path / "test.jsonl"
     write_manifest(rows, path)
@@ -43,12 +44,13 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     assert code == 0
     report = json.loads(out.read_text())
 
-    # The two rows with missing or unreadable audio are counted, named and left out of every score.
+    # Rows with missing or unreadable audio, or a reference their metric cannot read: counted, named, left out.
     assert report["rows"] == 6
-    assert report["bad_rows"] == 2
+    assert report["bad_rows"] == 3
     reasons = {bad["line"]: bad["reason"] for bad in report["bad"]}
     assert "missing.wav: file not found" in reasons[5]
     assert "broken.wav: not a readable audio file" in reasons[6]
+    assert "needs its 'choices'" in reasons[9]
     assert report["bad"][0]["id"] == "gone"
 
     tasks = report["tasks"]
@@ -73,7 +75,7 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     assert rows[4]["audio"][1].endswith("900-0.6s-16000.wav")  # both clips of the compare row
 
     markdown = out.with_suffix(".md").read_text()
-    assert "| asr | 1 |" in markdown and "2 bad rows excluded" in markdown and "missing.wav" in markdown
+    assert "| asr | 1 |" in markdown and "3 bad rows excluded" in markdown and "missing.wav" in markdown
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote " in capsys.readouterr().out
 
@@ -85,14 +87,14 @@ def test_batching_keeps_answers_with_their_rows(manifest: Path, tmp_path: Path, 
     answers = [row.answer for row in one_by_one]
     assert len({normalize_answer(a) for a in answers}) == len(answers) and all(map(normalize_answer, answers))
 
-    rows = [example_row([str(p) for p in e.audio], "Say something.", answer, "echo") for e, answer in zip(examples, answers)]
+    # Same clips and prompts, so the same greedy answers come back; the task "echo" is scored by exact match.
+    rows = [
+        example_row([str(p) for p in e.audio], e.messages[0]["content"][-1]["text"], answer, "echo")
+        for e, answer in zip(examples, answers)
+    ]
     echo = tmp_path / "echo.jsonl"
     write_manifest(rows, echo)
-    # Same prompts as the references were produced from, so the same greedy answers come back.
-    echo_examples = read_manifest(echo)
-    for example, original in zip(echo_examples, examples):
-        example.messages[0] = original.messages[0]
-    scored = evaluate(tiny_model, echo_examples, batch_size=3, max_new_tokens=6)
+    scored = evaluate(tiny_model, read_manifest(echo), batch_size=3, max_new_tokens=6)
     assert [row.answer for row in scored.rows] == answers
     assert all(row.scores["exact"].score == 1.0 for row in scored.rows)
 
@@ -139,9 +141,10 @@ def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureF
 def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     only_bad = tmp_path / "bad.jsonl"
     write_manifest([example_row(str(tmp_path / "nope.wav"), "Key?", "C major", "key")], only_bad)
-    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(only_bad), "--out", str(tmp_path / "r.json")]) == 2
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(only_bad), "--out", str(out)]) == 2
     assert "none of its 1 rows can be evaluated" in capsys.readouterr().err
-    assert not (tmp_path / "r.json").exists()
+    assert not out.exists()
 
     not_report = tmp_path / "x.json"
     not_report.write_text("[1, 2]")

@@ -284,6 +284,8 @@ def task_metrics(task: str | None) -> tuple[str, ...]:
     return TASK_METRICS.get(task or "", DEFAULT_METRICS)
 
 
-def score_answer(task: str | None, answer: str, reference: str, choices: Sequence[str] | None = None) -> dict[str, Tally]:
+def score_answer(
+    task: str | None, answer: str, reference: str, choices: Sequence[str] | None = None
+) -> dict[str, Tally]:
     """Every metric of ``task`` for one answer."""
     return {name: METRICS[name].score(answer, reference, choices) for name in task_metrics(task)}

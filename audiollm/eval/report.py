@@ -94,7 +94,7 @@ def write_report(report: dict[str, Any], rows: Sequence[RowResult], out: str | P
     with atomic_file(paths["rows"]) as scratch, scratch.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row_record(row), ensure_ascii=False) + "\n")
-    headline = {task: (entry["headline"], entry["metrics"][entry["headline"]]) for task, entry in report["tasks"].items()}
+    headline = {task: (e["headline"], e["metrics"][e["headline"]]) for task, e in report["tasks"].items()}
     with atomic_file(paths["chart"]) as scratch:
         bar_chart(headline, f"{report['model']} on {Path(report['manifest']).name}", scratch)
     return paths
@@ -144,7 +144,8 @@ def markdown(report: dict[str, Any]) -> str:
             cell = _percent(entry["metrics"][name]) if name in entry["metrics"] else ""
             cells.append(f"**{cell}**" if name == entry["headline"] else cell)
         lines.append(f"| {task} | {entry['rows']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Overall (each metric over every row it scores)", "", "| metric | rows | score |", "|---|---:|---:|"]
+    lines += ["", "## Overall (each metric over every row it scores)", ""]
+    lines += ["| metric | rows | score |", "|---|---:|---:|"]
     for name, entry in report["overall"].items():
         lines.append(f"| {_metric_label(name)} | {entry['rows']} | {_percent(entry['score'])} |")
     if report["bad"]:
