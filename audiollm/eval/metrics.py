@@ -124,16 +124,20 @@ def option_texts(choices: Sequence[str]) -> list[str]:
 def parse_choice(answer: str, choices: Sequence[str]) -> int | None:
     """The index of the option ``answer`` picks, or ``None`` when it picks none or more than one.
 
-    As AIR-Bench and MMAU score multiple choice, the letter comes first, then the option text:
+    The benchmarks' own scorers differ: AIR-Bench-Foundation takes the letter a response starts with (or that ends
+    it, as in "The answer is A.") and asks a GPT judge about any other response; MMAU counts a response right when it
+    holds every word of the right option and no word that only a wrong option has. Here both steps are fixed and
+    local (no judge): the letter first, then the option text.
 
     1. Letter. The whole answer is one letter of an option, in either case and with punctuation ("b", "(B)", "B.");
        or the answer labels one option: "(B)" anywhere, a leading "B." / "B)" / "B:", or "answer is B" /
-       "option B". Two different labelled letters ("A or (C)", "(A) and (B)") pick none.
+       "option B" ending a phrase. Two different labelled letters ("(A) or (C)", "A. no, (B)") pick none.
     2. Text. Otherwise, the options whose text occurs in the answer as whole words (after
        :func:`~audiollm.eval.normalize.normalize_answer`: "Dog." picks "dog"). Where one matching option's text
        contains another's ("hot dog" and "dog"), the longer wins; two unrelated matches pick none.
 
-    A letter that disagrees with the text that follows it ("A. dog" when dog is B) counts as the letter.
+    A letter that disagrees with the text that follows it ("A. dog" when dog is B) counts as the letter. Unlike
+    AIR-Bench's first-character rule, a bare leading capital is not a letter: "A dog barks" picks the dog option.
     """
     count = len(choices)
     bare = normalize_answer(answer).upper()
