@@ -46,6 +46,7 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
 
     # Rows with missing or unreadable audio, or a reference their metric cannot read: counted, named, left out.
     assert report["rows"] == 6
+    assert report["settings"] == {"batch_size": 3, "max_new_tokens": 6, "decoding": "greedy"}
     assert report["bad_rows"] == 3
     reasons = {bad["line"]: bad["reason"] for bad in report["bad"]}
     assert "missing.wav: file not found" in reasons[5]
@@ -75,7 +76,7 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     assert rows[4]["audio"][1].endswith("900-0.6s-16000.wav")  # both clips of the compare row
 
     markdown = out.with_suffix(".md").read_text()
-    assert "| asr | 1 |" in markdown and "3 bad rows excluded" in markdown and "missing.wav" in markdown
+    assert "| asr | 1 |" in markdown and "3 bad rows excluded" in markdown and "batch_size=3" in markdown and "missing.wav" in markdown
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote " in capsys.readouterr().out
 

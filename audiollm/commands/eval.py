@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.manifest}: none of its {len(bad)} rows can be evaluated ({reasons})")
     model = load_model(args.model)
     evaluation = Evaluation(answer_rows(model, good, args.batch_size, args.max_new_tokens), bad)
-    report = summarize(evaluation, str(args.model), str(args.manifest))
+    settings = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens or model.config.max_new_tokens,
+                "decoding": "greedy"}
+    report = summarize(evaluation, str(args.model), str(args.manifest), settings)
     paths = write_report(report, evaluation.rows, args.out)
     print(markdown(report))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -29,8 +29,13 @@ def _aggregate(tallies: Sequence[Tally]) -> float | None:
     return Tally(sum(t.value for t in tallies), sum(t.count for t in tallies)).score
 
 
-def summarize(evaluation: Evaluation, model: str, manifest: str) -> dict[str, Any]:
-    """The report's tables: per task, overall (each metric over every row it scores), and the bad rows."""
+def summarize(
+    evaluation: Evaluation, model: str, manifest: str, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The report's tables: per task, overall (each metric over every row it scores), and the bad rows.
+
+    ``settings`` (batch size, generation length...) is recorded as given, so that a run can be repeated.
+    """
     by_task: dict[str, list[RowResult]] = {}
     for row in evaluation.rows:
         by_task.setdefault(task_name(row.task), []).append(row)
@@ -50,6 +55,7 @@ def summarize(evaluation: Evaluation, model: str, manifest: str) -> dict[str, An
     return {
         "model": model,
         "manifest": manifest,
+        "settings": settings or {},
         "rows": len(evaluation.rows),
         "bad_rows": len(evaluation.bad_rows),
         "bad": [dataclasses.asdict(bad) for bad in evaluation.bad_rows],
@@ -132,6 +138,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"{report['rows']} rows scored; {report['bad_rows']} bad rows excluded. Scores in percent; "
         "↓ marks a metric where lower is better; the headline metric of each task is in bold.",
+        "",
+        "Settings: " + (", ".join(f"{k}={v}" for k, v in report.get("settings", {}).items()) or "none recorded"),
         "",
         "## Per task",
         "",
