@@ -1,0 +1,90 @@
+"""Manifest rows as training samples: audio loaded lazily, unusable rows skipped and counted, never fatal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import SAMPLE_RATE
+from ..processor import AudioProcessor
+from .manifest import Example, read_manifest
+
+
+@dataclasses.dataclass
+class Sample:
+    """One tokenised training row: ids and labels with audio placeholders expanded, and its clips (16 kHz)."""
+
+    where: str
+    ids: list[int]
+    labels: list[int]
+    clips: list[np.ndarray]
+
+
+@dataclasses.dataclass
+class Row:
+    where: str  # "manifest.jsonl:LINE", how reports name the row
+    example: Example
+
+
+def read_rows(manifests: Sequence[str | Path]) -> list[Row]:
+    """Validate every manifest before any training starts; a :class:`ManifestError` lists bad rows by line."""
+    return [Row(f"{path}:{ex.line}", ex) for path in manifests for ex in read_manifest(path)]
+
+
+class ManifestDataset:
+    """Rows of one or more manifests. ``dataset[i]`` is a :class:`Sample`, or ``None`` for a row that cannot be
+    used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is
+    kept in :attr:`skipped` so the run can report every such row at the end."""
+
+    def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float):
+        self.rows = rows
+        self.processor = processor
+        self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
+        self.silence_peak = silence_peak
+        self.skipped: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Sample | None:
+        row = self.rows[index]
+        if row.where in self.skipped:
+            return None
+        try:
+            conv = self.processor.conversation(row.example.messages)
+            for path, clip in zip(_audio_parts(row.example), conv.audios):
+                if len(clip) > self.max_samples:
+                    raise ValueError(f"{path}: {len(clip) / SAMPLE_RATE:.1f} s is longer than the "
+                                     f"{self.max_samples / SAMPLE_RATE:g} s limit (data.max_audio_seconds)")
+                peak = float(np.abs(clip).max()) if clip.size else 0.0
+                if peak < self.silence_peak:
+                    raise ValueError(f"{path}: silent (peak amplitude {peak:.2g})")
+            ids, labels = self.processor.tokenize(conv, add_generation_prompt=False)
+        except ValueError as exc:  # AudioError is a ValueError naming the file and the reason
+            self.skipped[row.where] = str(exc)
+            return None
+        assert labels is not None
+        return Sample(row.where, ids, labels, conv.audios)
+
+    def lengths(self) -> list[int]:
+        """Approximate token counts from audio headers and text, for length-grouped batching (no decoding)."""
+        return [self._length(row.example) for row in self.rows]
+
+    def _length(self, example: Example) -> int:
+        tokens = sum(len(str(m["content"])) for m in example.messages)
+        for path in _audio_parts(example):
+            try:
+                frames = sf.info(str(path)).duration * SAMPLE_RATE
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                continue  # unreadable: the row is skipped when loaded
+            tokens += self.processor.num_audio_tokens(int(min(frames, self.max_samples)))
+        return tokens
+
+
+def _audio_parts(example: Example) -> list[str]:
+    return [part["audio"] for m in example.messages if isinstance(m["content"], list)
+            for part in m["content"] if part["type"] == "audio"]

@@ -1,0 +1,1 @@
+"""Fine-tuning: typed training configs, the trainer loop, checkpoints, metrics and dev evaluation."""

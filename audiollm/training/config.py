@@ -1,0 +1,98 @@
+"""Training configuration: dataclasses read from ``configs/train/*.yaml`` with ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from ..config import ConfigError, load_yaml
+
+# What each stage trains; the model config's LoRA switch follows from it.
+STAGE_LORA = {"projector": False, "projector_lora": True}
+
+
+@dataclasses.dataclass
+class DataConfig:
+    # JSONL manifests (paths relative to the working directory); rows of all of them are pooled.
+    train: list[str] = dataclasses.field(default_factory=list)
+    # Train only on rows of these tasks (empty: every row), e.g. [asr, caption] for stage 1.
+    tasks: list[str] = dataclasses.field(default_factory=list)
+    # Rows with a clip longer than this are skipped (and reported), not truncated.
+    max_audio_seconds: float = 30.0
+    # Clips whose peak amplitude stays below this are silent: nothing to learn, skipped and reported.
+    silence_peak: float = 1e-4
+    # Frozen-encoder outputs on disk, reused across epochs and stages. null: <cache root>/features.
+    feature_cache: bool = True
+    cache_dir: str | None = None
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+    schedule: Literal["constant", "linear", "cosine"] = "cosine"
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    every_steps: int = 500
+    keep_last: int = 2
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    # A dev manifest scored every ``every_steps`` (WER for transcription, accuracy for classification tasks).
+    manifest: str | None = None
+    every_steps: int = 500
+    max_rows: int = 200
+    batch_size: int = 8
+    max_new_tokens: int = 64
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    # A model config YAML (fresh projector) or a saved model directory (e.g. the previous stage's output).
+    model: str = "configs/models/base.yaml"
+    model_overrides: list[str] = dataclasses.field(default_factory=list)
+    stage: Literal["projector", "projector_lora"] = "projector"
+    output_dir: str = "runs/train"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    max_steps: int = 1000
+    # Per process; the global batch is micro_batch_size * grad_accum * world size.
+    micro_batch_size: int = 8
+    grad_accum: int = 1
+    seed: int = 0
+    # bf16/fp16 apply on GPU only; CPU runs stay in float32.
+    precision: Literal["fp32", "bf16", "fp16"] = "bf16"
+    gradient_checkpointing: bool = False
+    # A DeepSpeed JSON (configs/deepspeed/zero{0,2,3}.json); null trains with plain PyTorch in one process.
+    deepspeed: str | None = None
+    log_every: int = 10
+
+    def model_config_overrides(self) -> list[str]:
+        """The model overrides this run applies: the stage's LoRA switch and precision settings, then the user's."""
+        return [
+            f"lora.enabled={str(STAGE_LORA[self.stage]).lower()}",
+            f"gradient_checkpointing={str(self.gradient_checkpointing).lower()}",
+            *self.model_overrides,
+        ]
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    cfg = load_yaml(TrainConfig, path, overrides)
+    if not cfg.data.train:
+        raise ConfigError(f"{path}: data.train lists no manifest")
+    for name in ("max_steps", "micro_batch_size", "grad_accum", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{path}: {name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
+        raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
+    return cfg

@@ -1,0 +1,33 @@
+"""Periodic dev evaluation during training: each task's headline metric (WER for ASR, accuracy otherwise)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..data.dataset import Row
+from ..model import AudioLLM
+
+
+def evaluate_rows(model: AudioLLM, rows: list[Row], batch_size: int, max_new_tokens: int) -> dict[str, float]:
+    """``{"dev/<task>/<metric>": score}`` over rows the model can read (unusable rows are left out and counted)."""
+    from ..eval.metrics import score_answer, task_metrics
+
+    convs, kept = [], []
+    for row in rows:
+        try:
+            convs.append(model.processor.conversation(row.example.prompt_messages))
+            kept.append(row.example)
+        except ValueError:
+            continue
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for start in range(0, len(convs), batch_size):
+        answers = model.generate_conversations(convs[start : start + batch_size], max_new_tokens=max_new_tokens)
+        for example, answer in zip(kept[start : start + batch_size], answers):
+            headline = task_metrics(example.task)[0]
+            tally = score_answer(example.task, answer, example.answer, example.choices)[headline]
+            key = f"dev/{example.task or 'default'}/{headline}"
+            totals[key][0] += tally.value
+            totals[key][1] += tally.count
+    scores = {key: value / count for key, (value, count) in totals.items() if count}
+    scores["dev/skipped_rows"] = float(len(rows) - len(kept))
+    return scores

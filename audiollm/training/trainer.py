@@ -1,0 +1,181 @@
+"""The training loop: manifests -> length-grouped batches -> cached encoder frames -> projector (+ LoRA) steps.
+
+Everything that can be wrong with the inputs is checked before the model loads: the config, every manifest's
+schema, the resume point. Rows whose audio turns out unusable while training are skipped, counted and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..cache import cache_root
+from ..data.collate import TrainBatch, collate
+from ..data.dataset import ManifestDataset, Row, read_rows
+from ..data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
+from ..data.sampler import LengthGroupedBatches
+from ..model import load_model
+from ..processor import AudioProcessor
+from .backend import Backend, build_backend
+from .checkpoint import TrainerState, checkpoints, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .evaluate import evaluate_rows
+from .metrics import MetricsLogger
+
+REPORT_FILE = "train_report.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    loss: float  # mean training loss over the last logging window
+    samples_per_second: float
+    skipped: dict[str, str]  # "manifest:line" -> why the row was not used
+    cache_hits: int
+    cache_misses: int
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    out = Path(cfg.output_dir)
+    rows = [r for r in read_rows(cfg.data.train) if not cfg.data.tasks or r.example.task in cfg.data.tasks]
+    if not rows:
+        raise ValueError(f"no row of {', '.join(cfg.data.train)} has a task in data.tasks {cfg.data.tasks}")
+    dev_rows = read_rows([cfg.eval.manifest])[: cfg.eval.max_rows] if cfg.eval.manifest else []
+    existing = checkpoints(out)
+    if resume and not existing:
+        raise FileNotFoundError(f"{out}: no checkpoint to resume from")
+    if not resume and existing:
+        raise ValueError(f"{out} already holds checkpoints (newest {existing[-1].name}); "
+                         "pass --resume to continue that run, or choose another output_dir")
+
+    torch.manual_seed(cfg.seed)
+    model = load_model(cfg.model, cfg.model_config_overrides())
+    backend = build_backend(model, cfg)
+    main = backend.rank == 0
+    try:
+        state = load_checkpoint(existing[-1], backend) if resume else TrainerState()
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+            model.config.to_yaml(out / "config.yaml")
+        dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak)
+        dataset.skipped.update(state.skipped)
+        batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
+                                       backend.world_size)
+        cache = None
+        if cfg.data.feature_cache:
+            root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else cache_root() / "features"
+            with backend.gather_encoder():  # the identity fingerprints full weights, not a ZeRO-3 shard
+                cache = FeatureCache(root, encoder_identity(model))
+        encode = CachedEncoder(model, cache, backend.gather_encoder)
+        logger = MetricsLogger(out, main)
+        loss, rate = _loop(cfg, backend, model.processor, dataset, batches, encode, logger, state, dev_rows, out)
+        skipped: dict[str, str] = {}
+        for part in backend.gather_objects(dataset.skipped):
+            skipped.update(part)
+        with backend.gather_trainable():
+            if main:
+                model.save_pretrained(out)
+        result = TrainResult(out, state.step, loss, rate, skipped, cache.hits if cache else 0,
+                             cache.misses if cache else 0)
+        if main:
+            logger.close()
+            _report(result)
+        backend.barrier()
+        return result
+    finally:
+        backend.close()
+
+
+def _loop(
+    cfg: TrainConfig,
+    backend: Backend,
+    processor: AudioProcessor,
+    dataset: ManifestDataset,
+    batches: LengthGroupedBatches,
+    encode: CachedEncoder,
+    logger: MetricsLogger,
+    state: TrainerState,
+    dev_rows: list[Row],
+    out: Path,
+) -> tuple[float, float]:
+    main = backend.rank == 0
+    bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not main, desc="train", dynamic_ncols=True)
+    micro = 0
+    last_good: TrainBatch | None = None
+    window: list[float] = []
+    loss_mean = float("nan")
+    started, window_start = time.perf_counter(), time.perf_counter()
+    samples_total = samples_window = 0
+    while state.step < cfg.max_steps:
+        epoch = batches.epoch(state.epoch)
+        steps_before = micro
+        while state.batch < len(epoch) and state.step < cfg.max_steps:
+            samples = [s for i in epoch[state.batch] if (s := dataset[i]) is not None]
+            state.batch += 1
+            # Ranks stay in lockstep: a rank whose rows all failed repeats its last batch with zero weight;
+            # if one has none yet, every rank skips this batch together.
+            if not backend.all_true(bool(samples) or last_good is not None):
+                continue
+            batch = collate(samples, processor) if samples else last_good
+            assert batch is not None
+            last_good = batch
+            tokens = batch.tokens
+            output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
+                                     labels=tokens.labels, audio_encoded=encode(batch.clips))
+            micro += 1
+            boundary = micro % cfg.grad_accum == 0
+            backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
+            if samples:
+                window.append(float(output.loss.detach()))
+            samples_window += len(samples)
+            samples_total += len(samples)
+            state.samples += len(samples)
+            if not boundary:
+                continue
+            state.step += 1
+            bar.update(1)
+            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+                elapsed = time.perf_counter() - window_start
+                loss_mean = backend.mean(sum(window) / len(window) if window else float("nan"))
+                rate = backend.mean(samples_window / elapsed) * backend.world_size
+                logger.log(state.step, {"train/loss": loss_mean, "train/lr": backend.lr(), "train/samples_per_s": rate})
+                bar.set_postfix(loss=f"{loss_mean:.4f}", lr=f"{backend.lr():.2e}", samples_s=f"{rate:.1f}")
+                window, samples_window, window_start = [], 0, time.perf_counter()
+            if dev_rows and (state.step % cfg.eval.every_steps == 0 or state.step == cfg.max_steps):
+                with backend.gather_encoder():
+                    scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
+                logger.log(state.step, scores)
+                if main:
+                    bar.write(f"step {state.step} dev: " + ", ".join(f"{k[4:]}={v:.4g}" for k, v in scores.items()))
+            if state.step % cfg.checkpoint.every_steps == 0:
+                state.skipped = dict(dataset.skipped)
+                path = save_checkpoint(out, state, backend, cfg.checkpoint.keep_last)
+                if main:
+                    bar.write(f"checkpoint {path.name} saved")
+                    sys.stdout.flush()
+        if state.batch >= len(epoch):
+            if micro == steps_before:
+                raise ValueError(f"an epoch passed without one usable row; skipped rows: {_listing(dataset.skipped)}")
+            state.epoch, state.batch = state.epoch + 1, 0
+    bar.close()
+    return loss_mean, samples_total / max(1e-9, time.perf_counter() - started) * backend.world_size
+
+
+def _listing(skipped: dict[str, str]) -> str:
+    return "\n".join(f"  {where}: {why}" for where, why in sorted(skipped.items()))
+
+
+def _report(result: TrainResult) -> None:
+    report = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(result).items()}
+    (result.output_dir / REPORT_FILE).write_text(json.dumps(report, indent=1))
+    print(f"trained {result.steps} steps, final loss {result.loss:.4f}, {result.samples_per_second:.1f} samples/s; "
+          f"feature cache {result.cache_hits} hits / {result.cache_misses} misses; model saved to {result.output_dir}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unusable row(s):\n{_listing(result.skipped)}")

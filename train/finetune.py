@@ -1,0 +1,26 @@
+"""Fine-tune under a launcher: ``deepspeed --num_gpus N train/finetune.py CONFIG.yaml [key=value ...]``,
+``torchrun --nproc_per_node N ...`` or ``accelerate launch ...``; alone it runs one process like ``audiollm train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from audiollm.training.config import load_train_config
+from audiollm.training.trainer import train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("config")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--resume", action="store_true")
+    # The deepspeed launcher passes --local_rank; LOCAL_RANK in the environment says the same.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    train(load_train_config(args.config, args.overrides), resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
