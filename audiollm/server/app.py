@@ -1,0 +1,166 @@
+"""The FastAPI app: ``/v1/chat/completions``, ``/v1/audio/transcriptions``, ``/v1/models``, ``/health``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..model import AudioLLM, load_model
+from ..processor import Conversation
+from .batching import Batcher, Completion
+from .errors import APIError, error_body, install_error_handlers
+from .guards import BodyLimit, api_key_check
+from .inputs import decode_audio, to_messages
+from .schemas import ChatRequest, chat_chunk, chat_completion, completion_id, model_card
+from .settings import ServeConfig
+
+TRANSCRIBE_PROMPT = "Transcribe the audio."
+
+
+def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
+    """The API for ``config``; it loads ``config.model`` on startup unless ``model`` is given."""
+    name = config.served_name
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = model if model is not None else await run_in_threadpool(load_model, config.model)
+        batcher = Batcher(loaded, config.queue_size, config.max_batch, config.batch_window_ms / 1000,
+                          config.max_prompt_tokens)
+        batcher.start()
+        app.state.model = loaded
+        app.state.batcher = batcher
+        try:
+            yield
+        finally:
+            batcher.stop()
+
+    app = FastAPI(title="audiollm", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible API for an audio-understanding LLM.")
+    app.add_middleware(BodyLimit, max_bytes=int(config.max_body_mb * 1e6))
+    install_error_handlers(app)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(api_key_check(config.api_key))])
+
+    def check_model(requested: str) -> None:
+        if requested != name:
+            raise APIError(404, f"model {requested!r} does not exist; this server serves {name!r}", "model",
+                           "model_not_found")
+
+    def max_tokens(requested: int | None) -> int:
+        if requested is None:
+            return min(app.state.model.config.max_new_tokens, config.max_tokens)
+        if requested > config.max_tokens:
+            raise APIError(400, f"max_tokens: {requested} is over this server's limit of {config.max_tokens}",
+                           "max_tokens", "max_tokens_too_large")
+        return requested
+
+    def conversation(messages: list[dict[str, Any]]) -> Conversation:
+        try:
+            return app.state.model.processor.conversation(messages)
+        except ValueError as exc:
+            raise APIError(400, f"messages: {exc}", "messages", "invalid_messages") from exc
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        return {"status": "ok", "model": name, "waiting": request.app.state.batcher.waiting}
+
+    @v1.get("/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card(name, created)]}
+
+    @v1.get("/models/{model_id:path}")
+    async def get_model(model_id: str) -> dict[str, Any]:
+        check_model(model_id)
+        return model_card(name, created)
+
+    @v1.post("/chat/completions", response_model=None)
+    async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
+        check_model(body.model)
+        if body.modalities and "audio" in body.modalities:
+            raise APIError(400, "modalities: spoken answers need the speech head, which this server does not have",
+                           "modalities", "audio_output_unavailable")
+        tokens = max_tokens(body.max_completion_tokens or body.max_tokens)
+        temperature = body.temperature or 0.0
+        messages = await run_in_threadpool(to_messages, body.messages, config.max_audio_seconds)
+        conv = conversation(messages)
+        batcher: Batcher = app.state.batcher
+        cid = completion_id()
+        if body.stream:
+            pieces = batcher.stream(conv, messages, tokens, temperature)
+            first = await _first(pieces)  # errors before the first piece are still plain HTTP errors
+            return StreamingResponse(_events(cid, name, first, pieces), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        done = await _answer(batcher.complete(conv, messages, tokens, temperature))
+        return JSONResponse(chat_completion(cid, name, done.text, done.finish_reason, done.prompt_tokens,
+                                            done.completion_tokens))
+
+    @v1.post("/audio/transcriptions", response_model=None)
+    async def transcriptions(
+        file: Annotated[UploadFile, File(description="the audio file: wav, flac, ogg or mp3")],
+        model: Annotated[str, Form()],
+        prompt: Annotated[str | None, Form(description="text the audio continues, or names in it")] = None,
+        language: Annotated[str | None, Form(description="the spoken language, e.g. 'en'")] = None,
+        response_format: Annotated[Literal["json", "text"], Form()] = "json",
+        temperature: Annotated[float, Form(ge=0.0, le=2.0)] = 0.0,
+    ) -> JSONResponse | PlainTextResponse:
+        check_model(model)
+        data = await file.read()
+        samples = await run_in_threadpool(decode_audio, data, "file", config.max_audio_seconds)
+        instruction = TRANSCRIBE_PROMPT
+        if language:
+            instruction += f" The language is {language}."
+        if prompt:
+            instruction += f" Context: {prompt}"
+        messages = [{"role": "user", "content": [{"type": "audio", "audio": samples},
+                                                 {"type": "text", "text": instruction}]}]
+        conv = conversation(messages)
+        done = await _answer(app.state.batcher.complete(conv, messages, max_tokens(None), temperature))
+        if response_format == "text":
+            return PlainTextResponse(done.text)
+        return JSONResponse({"text": done.text})
+
+    app.include_router(v1)
+    return app
+
+
+async def _answer(pending: Any) -> Completion:
+    try:
+        return await pending
+    except ValueError as exc:
+        raise APIError(400, str(exc), code="invalid_request") from exc
+
+
+async def _first(pieces: AsyncIterator[str | Completion]) -> str | Completion:
+    try:
+        return await anext(pieces)
+    except ValueError as exc:
+        raise APIError(400, str(exc), code="invalid_request") from exc
+
+
+def _sse(payload: dict[str, Any] | str) -> str:
+    return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
+
+
+async def _events(cid: str, model: str, first: str | Completion, rest: AsyncIterator[str | Completion]) -> AsyncIterator[str]:
+    """OpenAI's chunk stream: the role, the text pieces, the finish reason, then ``[DONE]``."""
+    yield _sse(chat_chunk(cid, model, {"role": "assistant", "content": ""}))
+    item = first
+    while True:
+        if isinstance(item, Completion):
+            yield _sse(chat_chunk(cid, model, {}, item.finish_reason))
+            break
+        yield _sse(chat_chunk(cid, model, {"content": item}))
+        try:
+            item = await anext(rest)
+        except Exception as exc:  # noqa: BLE001 - the status is sent; the client gets an error event instead
+            yield _sse(error_body(500, f"generation failed: {exc}"))
+            break
+    yield _sse("[DONE]")

@@ -1,0 +1,66 @@
+"""Request content to model input: base64 audio parts decoded and checked, OpenAI roles mapped to ours."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import SAMPLE_RATE, AudioError, load_audio
+from .errors import APIError
+from .schemas import AudioPart, ChatMessage
+
+
+def decode_audio(data: bytes, param: str, max_seconds: float) -> np.ndarray:
+    """16 kHz samples of an uploaded file; too long is refused before decoding, so a small file can't blow up."""
+    if not data:
+        raise APIError(400, f"{param}: the audio is empty", param, "invalid_audio")
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError, EOFError):
+        info = None  # load_audio below names the problem
+    if info is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+        raise APIError(400, f"{param}: the audio lasts {info.frames / info.samplerate:.1f} s; "
+                            f"the limit is {max_seconds:g} s", param, "audio_too_long")
+    try:
+        samples = load_audio(data, name=param)
+    except AudioError as exc:
+        # libsndfile names the in-memory file by its repr, which tells the client nothing.
+        message = re.sub(r"Error opening <[^>]*>: ", "", str(exc))
+        raise APIError(400, message, param, "invalid_audio") from exc
+    if len(samples) / SAMPLE_RATE > max_seconds:
+        raise APIError(400, f"{param}: the audio lasts {len(samples) / SAMPLE_RATE:.1f} s; "
+                            f"the limit is {max_seconds:g} s", param, "audio_too_long")
+    return samples
+
+
+def decode_base64(data: str, param: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise APIError(400, f"{param}: not valid base64 ({exc})", param, "invalid_base64") from exc
+
+
+def to_messages(messages: list[ChatMessage], max_seconds: float) -> list[dict[str, Any]]:
+    """Messages in the form :meth:`AudioProcessor.conversation` takes, with each audio part decoded."""
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        role = "system" if message.role == "developer" else message.role
+        if isinstance(message.content, str):
+            out.append({"role": role, "content": message.content})
+            continue
+        parts: list[dict[str, Any]] = []
+        for j, part in enumerate(message.content):
+            if isinstance(part, AudioPart):
+                param = f"messages.{i}.content.{j}.input_audio.data"
+                samples = decode_audio(decode_base64(part.input_audio.data, param), param, max_seconds)
+                parts.append({"type": "audio", "audio": samples})
+            else:
+                parts.append({"type": "text", "text": part.text})
+        out.append({"role": role, "content": parts})
+    return out

@@ -1,0 +1,97 @@
+"""The wire format: OpenAI chat-completion requests with audio parts, and the response and chunk bodies."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field
+
+AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
+
+
+class InputAudio(BaseModel):
+    data: str = Field(description="the encoded audio file, base64")
+    format: AudioFormat
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class AudioPart(BaseModel):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+Part = Annotated[Union[TextPart, AudioPart], Field(discriminator="type")]
+
+
+class ChatMessage(BaseModel):
+    # "developer" is OpenAI's newer name for the system role.
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Union[str, Annotated[list[Part], Field(min_length=1)]]
+
+
+class AudioOutput(BaseModel):
+    voice: str | None = None
+    format: Literal["wav"] = "wav"
+
+
+class ChatRequest(BaseModel):
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    # Greedy when not given, so the same request gets the same answer.
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    stream: bool = False
+    n: Annotated[int, Field(ge=1, le=1, description="only one choice per request")] = 1
+    modalities: list[Literal["text", "audio"]] | None = None
+    audio: AudioOutput | None = None
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def chat_completion(
+    cid: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    audio: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if audio is not None:
+        message["audio"] = audio
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def chat_chunk(cid: str, model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+    }
+
+
+def model_card(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "audiollm"}

@@ -1,0 +1,266 @@
+"""The OpenAI-compatible API on a real uvicorn server (loopback, free port) with the tiny model.
+
+The official ``openai`` client checks the wire format; plain HTTP checks the errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiollm.model import AudioLLM
+from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
+from audiollm.server.background import serve_in_thread
+from audiollm.server.settings import ServeConfig
+
+from .conftest import TINY_CONFIG, tone
+
+openai = pytest.importorskip("openai")
+
+MAX_AUDIO_SECONDS = 5.0
+MAX_TOKENS = 16
+
+
+def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 16_000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, tone(seconds, freq, rate), rate, format="WAV")
+    return buf.getvalue()
+
+
+def audio_part(data: bytes, fmt: str = "wav") -> dict[str, Any]:
+    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode(), "format": fmt}}
+
+
+def chat_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": [audio_part(wav_bytes(1.0)), {"type": "text", "text": "What?"}]}],
+        "max_tokens": 8,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(scope="module")
+def model() -> AudioLLM:
+    return AudioLLM.from_config(TINY_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def server(model: AudioLLM) -> Iterator[tuple[str, Any]]:
+    config = ServeConfig(model=str(TINY_CONFIG), max_audio_seconds=MAX_AUDIO_SECONDS, max_tokens=MAX_TOKENS,
+                         max_body_mb=1.0, batch_window_ms=50)
+    app = create_app(config, model)
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def http(server: tuple[str, Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server[0], timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(server: tuple[str, Any]) -> Any:
+    return openai.OpenAI(base_url=server[0] + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def library_messages(clip: np.ndarray, prompt: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "audio", "audio": clip}, {"type": "text", "text": prompt}]}]
+
+
+def test_openai_client_gets_the_models_answer(client: Any, model: AudioLLM) -> None:
+    reply = client.chat.completions.create(model="tiny", max_tokens=8, messages=chat_body()["messages"])
+    expected = model.chat(library_messages(tone(1.0), "What?"), max_new_tokens=8)
+    assert reply.choices[0].message.content == expected
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    assert [m.id for m in client.models.list()] == ["tiny"]
+
+
+def test_multi_turn_with_two_clips(client: Any, model: AudioLLM) -> None:
+    low, high = wav_bytes(0.5, 220.0), wav_bytes(0.8, 880.0, rate=22_050)
+    messages = [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": [audio_part(low), {"type": "text", "text": "And this?"}]},
+        {"role": "assistant", "content": "A low tone."},
+        {"role": "user", "content": [{"type": "text", "text": "Compare with"}, audio_part(high)]},
+    ]
+    reply = client.chat.completions.create(model="tiny", max_tokens=8, messages=messages)
+    expected = model.chat([
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": [{"type": "audio", "audio": low}, {"type": "text", "text": "And this?"}]},
+        {"role": "assistant", "content": "A low tone."},
+        {"role": "user", "content": [{"type": "text", "text": "Compare with"}, {"type": "audio", "audio": high}]},
+    ], max_new_tokens=8)
+    assert reply.choices[0].message.content == expected
+
+
+def test_streamed_answer_matches_the_whole_answer(client: Any) -> None:
+    whole = client.chat.completions.create(model="tiny", max_tokens=8, messages=chat_body()["messages"])
+    chunks = list(client.chat.completions.create(model="tiny", max_tokens=8, messages=chat_body()["messages"],
+                                                 stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert len(chunks) >= 3  # the role, at least one piece, the finish
+    assert text.strip() == whole.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_transcription_with_the_openai_client(client: Any, model: AudioLLM, tmp_path: Any) -> None:
+    path = tmp_path / "clip.flac"
+    sf.write(path, tone(1.5, 330.0), 16_000)
+    with path.open("rb") as f:
+        result = client.audio.transcriptions.create(model="tiny", file=f)
+    assert result.text == model.generate(audio=str(path), prompt=TRANSCRIBE_PROMPT, max_new_tokens=MAX_TOKENS)
+    with path.open("rb") as f:
+        plain = client.audio.transcriptions.create(model="tiny", file=f, response_format="text")
+    assert plain == result.text
+
+
+def test_concurrent_requests_are_batched_and_answered_as_alone(server: tuple[str, Any], http: httpx.Client,
+                                                               model: AudioLLM) -> None:
+    freqs = [200.0 + 90 * i for i in range(6)]
+    bodies = [chat_body(messages=[{"role": "user", "content": [audio_part(wav_bytes(0.3 + 0.1 * i, f)),
+                                                               {"type": "text", "text": f"Clip {i}?"}]}])
+              for i, f in enumerate(freqs)]
+    batcher = server[1].state.batcher
+    before = len(batcher.batch_sizes)
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        replies = list(pool.map(lambda b: http.post("/v1/chat/completions", json=b), bodies))
+    assert [r.status_code for r in replies] == [200] * len(bodies)
+    assert max(batcher.batch_sizes[before:]) > 1, "concurrent requests were answered one at a time"
+    for i, (reply, f) in enumerate(zip(replies, freqs)):
+        alone = model.chat(library_messages(tone(0.3 + 0.1 * i, f), f"Clip {i}?"), max_new_tokens=8)
+        assert reply.json()["choices"][0]["message"]["content"] == alone
+
+
+BAD_REQUESTS = [
+    # (what is wrong, request kwargs for httpx, status, words the error message must contain)
+    ("invalid JSON", {"content": b'{"model": "tiny", "messages": [', "headers": {"content-type": "application/json"}},
+     400, "not valid JSON"),
+    ("not an object", {"json": ["tiny"]}, 400, "JSON object"),
+    ("empty messages", {"json": chat_body(messages=[])}, 400, "messages"),
+    ("unknown model", {"json": chat_body(model="gpt-4o")}, 404, "gpt-4o"),
+    ("bad base64", {"json": chat_body(messages=[{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "%%%not base64", "format": "wav"}}]}])}, 400, "base64"),
+    ("not audio", {"json": chat_body(messages=[{"role": "user", "content": [audio_part(b"hello, not a wav")]}])},
+     400, "not a readable audio file"),
+    ("audio too long", {"json": chat_body(messages=[{"role": "user", "content": [audio_part(wav_bytes(6.0, rate=8000))]}])},
+     400, "limit is 5 s"),
+    ("unknown audio format", {"json": chat_body(messages=[{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "", "format": "aiff"}}]}])}, 400, "format"),
+    ("max_tokens over the cap", {"json": chat_body(max_tokens=10_000)}, 400, "limit of 16"),
+    ("zero max_tokens", {"json": chat_body(max_tokens=0)}, 400, "max_tokens"),
+    ("bad role", {"json": chat_body(messages=[{"role": "robot", "content": "hi"}])}, 400, "role"),
+    ("two choices", {"json": chat_body(n=2)}, 400, "n"),
+    ("literal audio token", {"json": chat_body(messages=[{"role": "user", "content": "<|audio|>"}])}, 400,
+     "audio part"),
+    ("spoken answer unavailable", {"json": chat_body(modalities=["text", "audio"])}, 400, "speech"),
+    ("body too large", {"json": chat_body(messages=[{"role": "user", "content": "x" * 1_100_000}])}, 413, "limit"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_chat_requests_get_openai_errors(http: httpx.Client, case: tuple[str, dict[str, Any], int, str]) -> None:
+    _, kwargs, status, words = case
+    reply = http.post("/v1/chat/completions", **kwargs)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert words in error["message"], error
+    assert error["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
+
+
+@pytest.mark.parametrize("files,data,words", [
+    ({"file": ("x.wav", b"RIFF....garbage", "audio/wav")}, {"model": "tiny"}, "not a readable audio file"),
+    (None, {"model": "tiny"}, "file"),
+    ({"file": ("x.wav", wav_bytes(0.5), "audio/wav")}, {"model": "tiny", "response_format": "srt"}, "response_format"),
+    ({"file": ("x.wav", wav_bytes(0.5), "audio/wav")}, {"model": "whisper-1"}, "whisper-1"),
+], ids=["not audio", "no file", "unsupported format", "unknown model"])
+def test_bad_transcriptions_get_openai_errors(http: httpx.Client, files: Any, data: dict[str, str],
+                                              words: str) -> None:
+    reply = http.post("/v1/audio/transcriptions", files=files, data=data)
+    assert 400 <= reply.status_code < 500, reply.text
+    assert words in reply.json()["error"]["message"]
+
+
+def test_server_stays_up_after_errors(http: httpx.Client) -> None:
+    for _ in range(3):
+        assert http.post("/v1/chat/completions", content=b"\xff\xfe garbage").status_code == 400
+    assert http.get("/health").json()["status"] == "ok"
+    assert http.post("/v1/chat/completions", json=chat_body()).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def gated(model: AudioLLM) -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
+    """A server with an API key and room for one waiting request, whose model waits until released."""
+    entered, release = threading.Event(), threading.Event()
+    real = model.generate_conversations
+
+    def held(*args: Any, **kwargs: Any) -> list[str]:
+        entered.set()
+        release.wait(timeout=60)
+        return real(*args, **kwargs)
+
+    config = ServeConfig(model=str(TINY_CONFIG), api_key="s3cret", queue_size=1, max_batch=1, batch_window_ms=0)
+    app = create_app(config, model)
+    with serve_in_thread(app) as url:
+        model.generate_conversations = held  # type: ignore[method-assign]
+        try:
+            yield url, app, entered, release
+        finally:
+            release.set()
+            del model.generate_conversations
+
+
+def test_api_key_is_required(gated: tuple[str, Any, threading.Event, threading.Event]) -> None:
+    url = gated[0]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        reply = httpx.get(url + "/v1/models", headers=headers)
+        assert reply.status_code == 401
+        assert reply.json()["error"]["type"] == "authentication_error"
+    keyed = openai.OpenAI(base_url=url + "/v1", api_key="s3cret", max_retries=0)
+    assert [m.id for m in keyed.models.list()] == ["tiny"]
+
+
+def test_full_queue_answers_503_then_recovers(gated: tuple[str, Any, threading.Event, threading.Event]) -> None:
+    url, app, entered, release = gated
+    headers = {"Authorization": "Bearer s3cret"}
+    post = lambda: httpx.post(url + "/v1/chat/completions", json=chat_body(max_tokens=4), headers=headers,
+                              timeout=60)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post)
+        assert entered.wait(timeout=30)  # the worker holds the first request
+        second = pool.submit(post)
+        while app.state.batcher.waiting < 1 and not second.done():
+            threading.Event().wait(0.01)
+        third = post()
+        assert third.status_code == 503
+        assert third.headers["retry-after"] == "1"
+        assert "busy" in third.json()["error"]["message"]
+        release.set()
+        assert first.result().status_code == 200
+        assert second.result().status_code == 200
+    assert post().status_code == 200
+
+
+def test_streaming_errors_before_any_chunk_are_http_errors(http: httpx.Client) -> None:
+    reply = http.post("/v1/chat/completions", json=chat_body(stream=True, model="nope"))
+    assert reply.status_code == 404
+    lines = [line for line in http.post("/v1/chat/completions", json=chat_body(stream=True)).text.splitlines()
+             if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert all("choices" in json.loads(line[6:]) for line in lines[:-1])
