@@ -112,7 +112,7 @@ class Backend:
 
         state = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters() if p.requires_grad}
         save_file(state, path / TRAINABLE_FILE)
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": _scheduler_state(self.scheduler)},
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
                    path / OPTIMIZER_FILE)
 
     def load_state(self, path: Path) -> None:
@@ -133,11 +133,6 @@ class Backend:
 
     def close(self) -> None:
         pass
-
-
-def _scheduler_state(scheduler: LambdaLR) -> dict[str, Any]:
-    # The lambda itself is rebuilt from the config; only counters and learning rates are state.
-    return {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
 
 
 class DeepSpeedBackend(Backend):

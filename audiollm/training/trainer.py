@@ -61,6 +61,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     main = backend.rank == 0
     try:
         state = load_checkpoint(existing[-1], backend) if resume else TrainerState()
+        if resume and main:
+            print(f"resuming from {existing[-1]} (step {state.step}, epoch {state.epoch})", flush=True)
         if main:
             out.mkdir(parents=True, exist_ok=True)
             model.config.to_yaml(out / "config.yaml")

@@ -1,0 +1,167 @@
+"""Fine-tuning in one process on the tiny model: learning, artifacts, bad data, stages, QLoRA, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from audiollm.cli import main as cli_main
+from audiollm.data.sampler import LengthGroupedBatches
+from audiollm.training.config import load_train_config
+from audiollm.training.trainer import train
+from tests.conftest import ROOT
+from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
+
+
+def test_training_lowers_the_loss_and_writes_model_metrics_and_plot(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    out = tmp_path / "run"
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10")))
+
+    curve = losses(out)
+    assert len(curve) == 10 and curve[-1] < curve[0] - 0.5
+    assert result.steps == 10 and not result.skipped
+    # 6 clips, 2 per batch: the first epoch encodes each clip once, later epochs read the cache.
+    assert result.cache_misses == 6 and result.cache_hits == 10 * 2 - 6
+    assert (out / "loss.png").stat().st_size > 1000
+    assert list((out / "tensorboard").iterdir())
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"step-00000004", "step-00000008"}  # keep_last 2
+
+    from audiollm import AudioLLM
+
+    model = AudioLLM.from_pretrained(out)
+    answer = model.generate(audio=str(tmp_path / "data" / "tone0.wav"), prompt="Is the pitch high or low?",
+                            max_new_tokens=4)
+    assert isinstance(answer, str)
+
+
+def test_unusable_rows_are_skipped_and_each_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    import soundfile as sf
+
+    sf.write(data / "silent.wav", np.zeros(8000, dtype=np.float32), 16_000)
+    bad = [
+        {"audio": "corrupt.wav", "prompt": "p", "answer": "a"},
+        {"audio": "missing.wav", "prompt": "p", "answer": "a"},
+        {"audio": "silent.wav", "prompt": "p", "answer": "a"},
+    ]
+    manifest = write_manifest(data, extra=bad)
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "max_steps=6")))
+
+    assert result.steps == 6
+    assert set(result.skipped) == {f"{manifest}:7", f"{manifest}:8", f"{manifest}:9"}
+    assert "corrupt.wav" in result.skipped[f"{manifest}:7"]
+    assert "missing.wav" in result.skipped[f"{manifest}:8"]
+    assert "silent" in result.skipped[f"{manifest}:9"]
+    printed = capsys.readouterr().out
+    assert "skipped 3 unusable row(s)" in printed and f"{manifest}:8" in printed
+
+
+def test_schema_errors_are_listed_by_line_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    manifest = write_manifest(tmp_path / "data", extra=[{"audio": "tone0.wav", "prompt": "p"}, {"text": "x"}])
+    with manifest.open("a") as handle:
+        handle.write("{not json\n")
+    out = tmp_path / "run"
+    code = cli_main(["train", str(TINY_TRAIN), *overrides(manifest, out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "3 invalid row(s)" in err and "line 7" in err and "line 8" in err and "line 9" in err
+    assert not out.exists()  # nothing was built or written
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    cfg = load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "max_steps=4"))
+    train(cfg)
+    with pytest.raises(ValueError, match="--resume"):
+        train(cfg)
+
+
+def test_stage2_starts_from_stage1_and_adds_lora(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    stage1 = tmp_path / "stage1"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, stage1, "stage=projector", "max_steps=10")))
+    assert not (stage1 / "lora").exists()
+
+    stage2 = tmp_path / "stage2"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, stage2, f"model={stage1}", "max_steps=4")))
+    assert (stage2 / "lora").is_dir()
+    # Stage 2 begins where stage 1 ended, far below a fresh model's first loss.
+    assert losses(stage2)[0] < losses(stage1)[0] - 0.5
+    before, after = load_file(stage1 / "projector.safetensors"), load_file(stage2 / "projector.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_qlora_training_lowers_the_loss(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    out = tmp_path / "run"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=8",
+                                                  "model_overrides=[quantization.load_in_4bit=true]")))
+    curve = losses(out)
+    assert curve[-1] < curve[0] - 0.3
+    assert json.loads((out / "lora" / "adapter_config.json").read_text())["r"] == 8
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "audiollm.cli", "train", str(TINY_TRAIN), *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    steps = ["max_steps=40", "checkpoint.every_steps=4", "optimizer.schedule=cosine", "optimizer.warmup_steps=3"]
+    reference = tmp_path / "reference"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, reference, *steps)))
+
+    crashed = tmp_path / "crashed"
+    proc = subprocess.Popen(_cli(*overrides(manifest, crashed, *steps)), cwd=ROOT, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "checkpoint step-00000004 saved" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    assert not (crashed / "projector.safetensors").exists()  # killed before the end
+
+    resumed = subprocess.run(_cli(*overrides(manifest, crashed, *steps), "--resume"), cwd=ROOT, env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stdout and "(step 40," not in resumed.stdout
+    for name in ("projector.safetensors", "lora/adapter_model.safetensors"):
+        want, got = load_file(reference / name), load_file(crashed / name)
+        assert want.keys() == got.keys()
+        for key in want:
+            assert torch.equal(want[key], got[key]), f"{name}:{key} differs after resume"
+
+
+def test_length_grouped_batches_are_deterministic_and_split_evenly_across_ranks():
+    lengths = [int(x) for x in np.random.default_rng(0).integers(10, 500, size=103)]
+    one = LengthGroupedBatches(lengths, batch_size=4, seed=7)
+    assert one.epoch(0) == LengthGroupedBatches(lengths, batch_size=4, seed=7).epoch(0)
+    assert one.epoch(0) != one.epoch(1)
+    assert sorted(i for b in one.epoch(0) for i in b) == list(range(103))
+    # Grouping keeps padding far below that of random batches.
+    padding = sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in one.epoch(0))
+    order = np.random.default_rng(1).permutation(103).tolist()
+    random_padding = sum(max(lengths[i] for i in order[s:s + 4]) * len(order[s:s + 4]) -
+                         sum(lengths[i] for i in order[s:s + 4]) for s in range(0, 103, 4))
+    assert padding < random_padding / 3
+
+    ranks = [LengthGroupedBatches(lengths, 4, 7, rank=r, world_size=2).epoch(0) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) and all(len(b) == 4 for r in ranks for b in r)
+    assert set(i for r in ranks for b in r for i in b) == set(range(103))
