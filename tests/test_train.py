@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from audiollm.cli import main as cli_main
 from audiollm.data.sampler import LengthGroupedBatches
 from audiollm.training.config import load_train_config
+from audiollm.training.metrics import read_metrics
 from audiollm.training.trainer import train
 from tests.conftest import ROOT
 from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
@@ -25,13 +26,17 @@ from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
 def test_training_lowers_the_loss_and_writes_model_metrics_and_plot(tmp_path: Path):
     manifest = write_manifest(tmp_path / "data")
     out = tmp_path / "run"
-    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10")))
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10", f"eval.manifest={manifest}",
+                                                           "eval.every_steps=5")))
 
     curve = losses(out)
     assert len(curve) == 10 and curve[-1] < curve[0] - 0.5
     assert result.steps == 10 and not result.skipped
     # 6 clips, 2 per batch: the first epoch encodes each clip once, later epochs read the cache.
     assert result.cache_misses == 6 and result.cache_hits == 10 * 2 - 6
+    # The dev set is scored beside the loss: exact-match accuracy for this task, at steps 5 and 10.
+    dev = read_metrics(out / "metrics.csv")["dev/word/exact"]
+    assert [step for step, _ in dev] == [5, 10] and all(0.0 <= v <= 1.0 for _, v in dev)
     assert (out / "loss.png").stat().st_size > 1000
     assert list((out / "tensorboard").iterdir())
     assert {p.name for p in (out / "checkpoints").iterdir()} == {"step-00000004", "step-00000008"}  # keep_last 2
