@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +21,7 @@ import soundfile as sf
 
 from audiollm.model import AudioLLM
 from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
-from audiollm.server.background import serve_in_thread
+from audiollm.server.background import serve_in_process, serve_in_thread
 from audiollm.server.settings import ServeConfig
 
 from .conftest import TINY_CONFIG, tone
@@ -246,7 +247,7 @@ def test_full_queue_answers_503_then_recovers(gated: tuple[str, Any, threading.E
         assert entered.wait(timeout=30)  # the worker holds the first request
         second = pool.submit(post)
         while app.state.batcher.waiting < 1 and not second.done():
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
         third = post()
         assert third.status_code == 503
         assert third.headers["retry-after"] == "1"
@@ -264,3 +265,17 @@ def test_streaming_errors_before_any_chunk_are_http_errors(http: httpx.Client) -
              if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     assert all("choices" in json.loads(line[6:]) for line in lines[:-1])
+
+
+def test_audiollm_serve_command(tmp_path: Any) -> None:
+    """The CLI binds loopback by default, asks for the key, answers, and stops on Ctrl-C."""
+    with (tmp_path / "serve.log").open("w+") as log:
+        with serve_in_process(["--model", str(TINY_CONFIG), "--api-key", "k3y"], log) as (url, proc):
+            assert url.startswith("http://127.0.0.1:")
+            assert httpx.post(url + "/v1/chat/completions", json=chat_body()).status_code == 401
+            reply = httpx.post(url + "/v1/chat/completions", json=chat_body(),
+                               headers={"Authorization": "Bearer k3y"}, timeout=60)
+            assert reply.status_code == 200 and reply.json()["model"] == "tiny"
+        assert proc.returncode == 0
+        log.seek(0)
+        assert url in log.read()  # uvicorn says where it listens: 127.0.0.1, not all interfaces

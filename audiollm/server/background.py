@@ -1,11 +1,19 @@
-"""Run the API on loopback in a background thread of this process (tests and the load benchmark)."""
+"""Run the API on loopback in the background: a thread of this process, or an ``audiollm serve`` process
+(tests and the load benchmark)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 from fastapi import FastAPI
 
@@ -32,3 +40,47 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeou
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_in_process(args: list[str], log: IO[str], timeout: float = 180.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``audiollm serve ARGS --port <free>`` with its output to ``log``; yield its URL once ``/health``
+    answers, and stop it with Ctrl-C (SIGINT) on exit."""
+    port = free_port()
+    root = str(Path(__file__).resolve().parents[2])  # so a source checkout runs without being installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "audiollm.cli", "serve", *args, "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(url):
+            if proc.poll() is not None:
+                raise RuntimeError(f"audiollm serve exited with {proc.returncode} before answering (see its log)")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"audiollm serve did not answer on {url} within {timeout:g} s")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

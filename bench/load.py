@@ -1,0 +1,150 @@
+"""Load on loopback: CLIENTS concurrent clients x REQUESTS chat requests with audio against ``audiollm serve``.
+
+The same load runs twice, against a server that batches concurrent requests and against one that answers them one
+at a time (``--max-batch 1``); a single client sending requests one after another gives the sequential baseline.
+Prints throughput, the ratios, latencies and the server's memory (RSS) before and after. Exits 1 on any failed
+request.
+
+    python bench/load.py [--model configs/models/tiny.yaml] [--clients 32] [--requests 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import soundfile as sf
+
+from audiollm.server.background import serve_in_process
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Run:
+    name: str
+    requests: int
+    failed: int
+    seconds: float
+    latencies: list[float]
+    rss_before_mb: float
+    rss_after_mb: float
+    rss_peak_mb: float
+
+    @property
+    def throughput(self) -> float:
+        return (self.requests - self.failed) / self.seconds
+
+
+def clip_b64(freq: float, seconds: float = 1.0) -> str:
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 16_000, format="WAV")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def body(model: str, client: int, max_tokens: int) -> dict[str, Any]:
+    audio = {"type": "input_audio", "input_audio": {"data": clip_b64(200.0 + 25 * client), "format": "wav"}}
+    return {"model": model, "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": [audio, {"type": "text", "text": "What do you hear?"}]}]}
+
+
+async def one_client(http: httpx.AsyncClient, request: dict[str, Any], count: int, latencies: list[float]) -> int:
+    failed = 0
+    for _ in range(count):
+        start = time.perf_counter()
+        try:
+            reply = await http.post("/v1/chat/completions", json=request)
+            ok = reply.status_code == 200 and isinstance(reply.json()["choices"][0]["message"]["content"], str)
+        except httpx.HTTPError:
+            ok = False
+        latencies.append(time.perf_counter() - start)
+        failed += not ok
+    return failed
+
+
+async def drive(url: str, model: str, clients: int, requests: int, max_tokens: int, timeout: float,
+                server: psutil.Process) -> tuple[int, float, list[float], float]:
+    latencies: list[float] = []
+    peak = server.memory_info().rss
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as http:
+        start = time.perf_counter()
+        work = asyncio.gather(*(one_client(http, body(model, c, max_tokens), requests, latencies)
+                                for c in range(clients)))
+        task = asyncio.ensure_future(asyncio.wait_for(work, timeout))
+        while not task.done():
+            peak = max(peak, server.memory_info().rss)
+            await asyncio.sleep(0.05)
+        failed = sum(task.result())
+        seconds = time.perf_counter() - start
+    return failed, seconds, latencies, peak / 2**20
+
+
+def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients: int, requests: int) -> Run:
+    with tempfile.TemporaryFile("w+") as log:
+        try:
+            with serve_in_process(["--model", args.model, "--queue-size", str(max(64, 2 * clients)),
+                                   "--max-tokens", str(args.max_tokens), *serve_args], log) as (url, proc):
+                server = psutil.Process(proc.pid)
+                name_id = httpx.get(url + "/v1/models").json()["data"][0]["id"]
+                # One request first, so one-time costs (first forward pass, allocator growth) count in "before".
+                httpx.post(url + "/v1/chat/completions", json=body(name_id, 0, args.max_tokens), timeout=120)
+                before = server.memory_info().rss / 2**20
+                failed, seconds, latencies, peak = asyncio.run(
+                    drive(url, name_id, clients, requests, args.max_tokens, args.timeout, server))
+                after = server.memory_info().rss / 2**20
+        except Exception:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:])
+            raise
+    return Run(name, clients * requests, failed, seconds, latencies, before, after, peak)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "configs" / "models" / "tiny.yaml"))
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=10, help="requests per client")
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--max-batch", type=int, default=32, help="the batched server's largest batch")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for each run's whole load")
+    args = parser.parse_args()
+
+    total = args.clients * args.requests
+    runs = [
+        measure("batched", args, ["--max-batch", str(args.max_batch), "--batch-window-ms", "10"],
+                args.clients, args.requests),
+        measure("one at a time", args, ["--max-batch", "1"], args.clients, args.requests),
+        # The sequential baseline: one client, the same number of requests, one after another.
+        measure("sequential", args, ["--max-batch", "1"], 1, total),
+    ]
+    print(f"{args.clients} clients x {args.requests} requests on {args.model}, max_tokens {args.max_tokens}, "
+          f"loopback")
+    print(f"{'server':<14} {'requests':>8} {'failed':>6} {'seconds':>8} {'req/s':>7} {'p50 s':>6} {'p95 s':>6} "
+          f"{'RSS before MB':>13} {'after MB':>8} {'peak MB':>8}")
+    for run in runs:
+        lat = sorted(run.latencies)
+        print(f"{run.name:<14} {run.requests:>8} {run.failed:>6} {run.seconds:>8.1f} {run.throughput:>7.2f} "
+              f"{statistics.median(lat):>6.2f} {lat[int(0.95 * (len(lat) - 1))]:>6.2f} "
+              f"{run.rss_before_mb:>13.0f} {run.rss_after_mb:>8.0f} {run.rss_peak_mb:>8.0f}")
+    batched, unbatched, sequential = runs
+    print(f"throughput ratio batched / sequential:      {batched.throughput / sequential.throughput:.2f}")
+    print(f"throughput ratio batched / one at a time:   {batched.throughput / unbatched.throughput:.2f}")
+    return 1 if any(run.failed for run in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
