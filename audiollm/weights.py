@@ -1,9 +1,26 @@
-"""Resolve base-model names to local directories of transformers weights."""
+"""Resolve base-model names to local directories of transformers weights.
+
+A name resolves in order: a local path (a transformers directory, or a CTranslate2 directory, openai-whisper
+``.pt`` or GGUF file, converted once), the Hugging Face cache or hub, an installed offline pack (converted once),
+and otherwise an error that says what to install. Conversions are cached under ``cache_root()/models``, each
+written atomically, so a killed conversion leaves nothing a later run trusts.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from .cache import atomic_directory, cache_root
+
+if TYPE_CHECKING:
+    from .packs import Pack
 
 Kind = Literal["whisper", "llm"]
 
@@ -13,6 +30,8 @@ ALIASES: dict[str, str] = {
     "whisper-tiny.en": "openai/whisper-tiny.en",
     "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
 }
+# What a model needs from a hub repository (not the TensorFlow, Flax or ONNX copies).
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 
 
 class WeightsError(FileNotFoundError):
@@ -20,17 +39,109 @@ class WeightsError(FileNotFoundError):
 
 
 def resolve_model(name: str, kind: Kind) -> Path:
-    """A local directory holding ``name`` in transformers format: a local path, else the Hugging Face hub/cache."""
+    """A local directory holding ``name`` in transformers format, converting (once) when needed."""
     if not name:
         raise WeightsError(f"no {kind} model named in the config")
     path = Path(name).expanduser()
-    if path.is_dir():
-        return path
+    if path.exists():
+        return from_local(path, kind)
+    from .packs import find_pack, is_installed
+
     repo = ALIASES.get(name, name)
+    hub_path, hub_problem = from_hub(repo)
+    if hub_path is not None:
+        return hub_path
+    pack = find_pack(name)
+    if pack is not None:
+        if is_installed(pack):
+            return from_pack(pack)
+        raise WeightsError(f"{kind} model {name!r}: {hub_problem}; install its offline pack with: "
+                           f"{pack.install_command}")
+    raise WeightsError(f"{kind} model {name!r}: not a local path, and {hub_problem}. Known offline names: "
+                       f"{', '.join(ALIASES)}")
+
+
+def from_hub(repo: str) -> tuple[Path | None, str]:
+    """The hub snapshot of ``repo`` (cache first, then network unless ``HF_HUB_OFFLINE``), or why there is none."""
+    if repo.count("/") != 1:
+        return None, f"{repo!r} is not a Hugging Face repository id"
     from huggingface_hub import snapshot_download
 
-    try:
-        return Path(snapshot_download(repo))
-    except Exception as exc:  # noqa: BLE001 - any hub failure means "not available here"
-        raise WeightsError(f"{kind} model {name!r}: not a local directory and not available from the Hugging Face "
-                           f"hub or cache ({type(exc).__name__}: {exc})") from exc
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    problem = ""
+    for local_only in (True, False) if not offline else (True,):
+        try:
+            return Path(snapshot_download(repo, allow_patterns=HUB_FILES, local_files_only=local_only)), ""
+        except Exception as exc:  # noqa: BLE001 - any hub failure means "not available here"
+            problem = f"{repo} is not in the Hugging Face cache or reachable on the hub ({type(exc).__name__})"
+    return None, problem
+
+
+def pack_dir(pack: Pack) -> Path:
+    """Where the converted copy of an installed offline pack lives (whether or not it exists yet)."""
+    from .packs import version
+
+    return models_dir() / f"{pack.name}-{version(pack)}"
+
+
+def from_pack(pack: Pack) -> Path:
+    """The converted copy of an installed offline pack, converting it on first use."""
+    from .packs import locate
+
+    def convert(out: Path) -> None:
+        weights, directory = locate(pack)
+        if pack.format == "ctranslate2":
+            from .convert import ctranslate2_whisper
+
+            ctranslate2_whisper.convert(weights, directory, out)
+        else:
+            from .convert import gguf_llm
+
+            gguf_llm.convert(weights[0], out)
+
+    return converted(pack_dir(pack), convert, f"offline pack {' + '.join(pack.dists)}")
+
+
+def from_local(path: Path, kind: Kind) -> Path:
+    """A local transformers directory as is; a CTranslate2 directory, ``.pt`` or ``.gguf`` file converted once."""
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "model.bin").is_file():
+        return path
+    final = models_dir() / f"{path.stem or path.name}-{fingerprint(path)}"
+    if path.is_dir() and (path / "model.bin").is_file():
+        from .convert import ctranslate2_whisper
+
+        return converted(final, lambda out: ctranslate2_whisper.convert([path / "model.bin"], path, out), str(path))
+    if path.suffix == ".pt" and kind == "whisper":
+        from .convert import openai_whisper
+
+        return converted(final, lambda out: openai_whisper.convert(path, out), str(path))
+    if path.suffix == ".gguf" and kind == "llm":
+        from .convert import gguf_llm
+
+        return converted(final, lambda out: gguf_llm.convert(path, out), str(path))
+    expected = "a transformers or CTranslate2 directory, or an openai-whisper .pt file" if kind == "whisper" else \
+        "a transformers directory or a .gguf file"
+    raise WeightsError(f"{path}: not a {kind} model this loader knows; expected {expected}")
+
+
+def models_dir() -> Path:
+    return cache_root() / "models"
+
+
+def fingerprint(path: Path) -> str:
+    """Identifies a local source by location, size and modification time (a changed file converts again)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    facts = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:12]
+
+
+def converted(final: Path, convert: Callable[[Path], None], source: str) -> Path:
+    """``final`` if an earlier conversion completed it; otherwise convert ``source`` into it atomically."""
+    if final.is_dir():
+        return final
+    print(f"converting {source} -> {final} (once; later runs use the cache)", file=sys.stderr)
+    start = time.perf_counter()
+    with atomic_directory(final) as scratch:
+        convert(scratch)
+    print(f"converted in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return final
