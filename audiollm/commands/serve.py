@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-audio-seconds", type=float, default=DEFAULTS.max_audio_seconds)
     parser.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens, help="the largest max_tokens allowed")
     parser.add_argument("--max-prompt-tokens", type=int, default=DEFAULTS.max_prompt_tokens)
+    parser.add_argument("--speech", default=DEFAULTS.speech,
+                        help="speech backend for spoken answers: hibari, piper or espeak (default hibari)")
+    parser.add_argument("--speech-voice", default=None, help="the backend's voice (piper: an .onnx file)")
     parser.add_argument("--queue-size", type=int, default=DEFAULTS.queue_size,
                         help="requests that may wait for the model; more get 503")
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,
@@ -33,7 +36,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(
         model=args.model, model_name=args.model_name, host=args.host, port=args.port, api_key=args.api_key,
         max_body_mb=args.max_body_mb, max_audio_seconds=args.max_audio_seconds, max_tokens=args.max_tokens,
-        max_prompt_tokens=args.max_prompt_tokens, queue_size=args.queue_size, max_batch=args.max_batch,
+        max_prompt_tokens=args.max_prompt_tokens, speech=args.speech, speech_voice=args.speech_voice,
+        queue_size=args.queue_size, max_batch=args.max_batch,
         batch_window_ms=args.batch_window_ms,
     )
 

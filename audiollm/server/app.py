@@ -21,6 +21,7 @@ from .guards import BodyLimit, api_key_check
 from .inputs import decode_audio, to_messages
 from .schemas import ChatRequest, chat_chunk, chat_completion, completion_id, model_card
 from .settings import ServeConfig
+from .speaking import Speaker
 
 TRANSCRIBE_PROMPT = "Transcribe the audio."
 
@@ -29,6 +30,7 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
     """The API for ``config``; it loads ``config.model`` on startup unless ``model`` is given."""
     name = config.served_name
     created = int(time.time())
+    speaker = Speaker(config.speech, config.speech_voice)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,11 +86,11 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
     @v1.post("/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
         check_model(body.model)
-        if body.modalities and "audio" in body.modalities:
-            raise APIError(400, "modalities: spoken answers need the speech head, which this server does not have",
-                           "modalities", "audio_output_unavailable")
         tokens = max_tokens(body.max_completion_tokens or body.max_tokens)
         temperature = body.temperature or 0.0
+        speak = bool(body.modalities and "audio" in body.modalities)
+        if speak:
+            await run_in_threadpool(speaker.load)  # a missing backend fails before any generation
         messages = await run_in_threadpool(to_messages, body.messages, config.max_audio_seconds)
         conv = conversation(messages)
         batcher: Batcher = app.state.batcher
@@ -96,11 +98,15 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
         if body.stream:
             pieces = batcher.stream(conv, messages, tokens, temperature)
             first = await _first(pieces)  # errors before the first piece are still plain HTTP errors
-            return StreamingResponse(_events(cid, name, first, pieces), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            events = _events(cid, name, _chain(first, pieces), speaker if speak else None)
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         done = await _answer(batcher.complete(conv, messages, tokens, temperature))
+        audio = None
+        if speak:
+            fmt = body.audio.format if body.audio else "wav"
+            audio = await run_in_threadpool(speaker.audio_object, done.text, fmt)
         return JSONResponse(chat_completion(cid, name, done.text, done.finish_reason, done.prompt_tokens,
-                                            done.completion_tokens))
+                                            done.completion_tokens, audio))
 
     @v1.post("/audio/transcriptions", response_model=None)
     async def transcriptions(
@@ -149,18 +155,35 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-async def _events(cid: str, model: str, first: str | Completion, rest: AsyncIterator[str | Completion]) -> AsyncIterator[str]:
-    """OpenAI's chunk stream: the role, the text pieces, the finish reason, then ``[DONE]``."""
+async def _chain(first: str | Completion, rest: AsyncIterator[str | Completion]) -> AsyncIterator[str | Completion]:
+    yield first
+    async for item in rest:
+        yield item
+
+
+async def _events(cid: str, model: str, items: AsyncIterator[str | Completion],
+                  speaker: Speaker | None) -> AsyncIterator[str]:
+    """OpenAI's chunk stream: the role, the text pieces (and audio deltas), the finish reason, then ``[DONE]``."""
+    finish = "stop"
+
+    async def texts() -> AsyncIterator[str]:
+        nonlocal finish
+        async for item in items:
+            if isinstance(item, Completion):
+                finish = item.finish_reason
+            else:
+                yield item
+
+    async def plain() -> AsyncIterator[tuple[str | None, dict[str, Any] | None]]:
+        async for piece in texts():
+            yield piece, None
+
     yield _sse(chat_chunk(cid, model, {"role": "assistant", "content": ""}))
-    item = first
-    while True:
-        if isinstance(item, Completion):
-            yield _sse(chat_chunk(cid, model, {}, item.finish_reason))
-            break
-        yield _sse(chat_chunk(cid, model, {"content": item}))
-        try:
-            item = await anext(rest)
-        except Exception as exc:  # noqa: BLE001 - the status is sent; the client gets an error event instead
-            yield _sse(error_body(500, f"generation failed: {exc}"))
-            break
+    try:
+        async for piece, audio in speaker.stream(texts()) if speaker else plain():
+            yield _sse(chat_chunk(cid, model, {"content": piece} if piece is not None else {"audio": audio}))
+    except Exception as exc:  # noqa: BLE001 - the status is sent; the client gets an error event instead
+        yield _sse(error_body(500, f"generation failed: {exc}"))
+    else:
+        yield _sse(chat_chunk(cid, model, {}, finish))
     yield _sse("[DONE]")

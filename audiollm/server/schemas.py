@@ -36,8 +36,10 @@ class ChatMessage(BaseModel):
 
 
 class AudioOutput(BaseModel):
+    # Accepted for compatibility; the server speaks with the voice of its speech backend.
     voice: str | None = None
-    format: Literal["wav"] = "wav"
+    # Streamed answers always send pcm16 chunks, as OpenAI's do.
+    format: Literal["wav", "pcm16"] = "wav"
 
 
 class ChatRequest(BaseModel):

@@ -22,6 +22,9 @@ class ServeConfig:
     max_tokens: int = 512
     # Prompt tokens, audio placeholders included (30 s of audio is 375 with the projector stacking 4 frames).
     max_prompt_tokens: int = 4096
+    # The speech head for spoken answers (hibari, piper or espeak), loaded on the first request for one.
+    speech: str = "hibari"
+    speech_voice: str | None = None
     # Requests waiting for the model; more get 503 instead of an ever-growing queue.
     queue_size: int = 64
     max_batch: int = 16
