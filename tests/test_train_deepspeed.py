@@ -32,7 +32,7 @@ def _launch(manifest: Path, out: Path, zero: int, *more: str) -> subprocess.Comp
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_two_process_zero2_and_zero3_runs_lower_the_loss_and_agree(tmp_path: Path):
+def test_two_process_zero2_and_zero3_runs_lower_the_loss_agree_and_resume(tmp_path: Path):
     manifest = write_manifest(tmp_path / "data")
     for zero in (2, 3):
         out = tmp_path / f"zero{zero}"
@@ -49,6 +49,17 @@ def test_two_process_zero2_and_zero3_runs_lower_the_loss_and_agree(tmp_path: Pat
         for key in two:
             assert two[key].shape == three[key].shape
             assert torch.allclose(two[key], three[key], atol=1e-5), f"{name}:{key}"
+
+    # Stopped after 4 steps (at an epoch's end) and resumed to 8: the same weights as the run that went straight on.
+    parted = tmp_path / "parted"
+    for more in (["max_steps=4"], ["max_steps=8", "--resume"]):
+        done = _launch(manifest, parted, 2, *more)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "resuming from" in done.stdout
+    for name in ("projector.safetensors", "lora/adapter_model.safetensors"):
+        straight, resumed = load_file(tmp_path / "zero2" / name), load_file(parted / name)
+        for key in straight:
+            assert torch.allclose(straight[key], resumed[key], atol=1e-6), f"{name}:{key} differs after resume"
 
     from audiollm import AudioLLM
 

@@ -1,5 +1,11 @@
-"""Fine-tune under a launcher: ``deepspeed --num_gpus N train/finetune.py CONFIG.yaml [key=value ...]``,
-``torchrun --nproc_per_node N ...`` or ``accelerate launch ...``; alone it runs one process like ``audiollm train``."""
+"""Fine-tune under a launcher; alone it runs one process like ``audiollm train``.
+
+    deepspeed --num_gpus N train/finetune.py CONFIG.yaml [key=value ...] [--resume]
+    torchrun --nproc_per_node N train/finetune.py CONFIG.yaml ...
+    accelerate launch --multi_gpu --num_processes N train/finetune.py CONFIG.yaml ...
+
+With a ``deepspeed:`` JSON in the config every launcher gets a DeepSpeed engine (gloo on CPU, nccl on GPU).
+"""
 
 from __future__ import annotations
 

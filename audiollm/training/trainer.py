@@ -117,7 +117,7 @@ def _loop(
     samples_total = samples_window = 0
     while state.step < cfg.max_steps:
         epoch = batches.epoch(state.epoch)
-        steps_before = micro
+        steps_before, fresh_epoch = micro, state.batch < len(epoch)
         while state.batch < len(epoch) and state.step < cfg.max_steps:
             samples = [s for i in epoch[state.batch] if (s := dataset[i]) is not None]
             state.batch += 1
@@ -163,7 +163,7 @@ def _loop(
                     bar.write(f"checkpoint {path.name} saved")
                     sys.stdout.flush()
         if state.batch >= len(epoch):
-            if micro == steps_before:
+            if fresh_epoch and micro == steps_before:
                 raise ValueError(f"an epoch passed without one usable row; skipped rows: {_listing(dataset.skipped)}")
             state.epoch, state.batch = state.epoch + 1, 0
     bar.close()
