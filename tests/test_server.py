@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import openai
 import pytest
 import soundfile as sf
 
@@ -25,8 +26,6 @@ from audiollm.server.background import serve_in_process, serve_in_thread
 from audiollm.server.settings import ServeConfig
 
 from .conftest import TINY_CONFIG, tone
-
-openai = pytest.importorskip("openai")
 
 MAX_AUDIO_SECONDS = 5.0
 MAX_TOKENS = 16
@@ -149,6 +148,7 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(server: tuple[str
 
 
 def test_spoken_answer(client: Any) -> None:
+    pytest.importorskip("audiollm.speech")
     pytest.importorskip("espeakng_loader")
     reply = client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=chat_body()["messages"],
                                            modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"})
@@ -160,6 +160,7 @@ def test_spoken_answer(client: Any) -> None:
 
 
 def test_streamed_spoken_answer(client: Any) -> None:
+    pytest.importorskip("audiollm.speech")
     pytest.importorskip("espeakng_loader")
     whole = client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=chat_body()["messages"])
     chunks = list(client.chat.completions.create(

@@ -92,7 +92,7 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
         if speak:
             await run_in_threadpool(speaker.load)  # a missing backend fails before any generation
         messages = await run_in_threadpool(to_messages, body.messages, config.max_audio_seconds)
-        conv = conversation(messages)
+        conv = await run_in_threadpool(conversation, messages)
         batcher: Batcher = app.state.batcher
         cid = completion_id()
         if body.stream:
@@ -127,7 +127,7 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
             instruction += f" Context: {prompt}"
         messages = [{"role": "user", "content": [{"type": "audio", "audio": samples},
                                                  {"type": "text", "text": instruction}]}]
-        conv = conversation(messages)
+        conv = await run_in_threadpool(conversation, messages)
         done = await _answer(app.state.batcher.complete(conv, messages, max_tokens(None), temperature))
         if response_format == "text":
             return PlainTextResponse(done.text)

@@ -116,21 +116,26 @@ class Batcher:
             job, held = (held if held is not None else self._queue.get()), None
             if job is _STOP:
                 return
-            if job.pieces is not None:
-                self._run_stream(job)
-                continue
             batch = [job]
-            deadline = time.monotonic() + self.window_s
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is _STOP or nxt.pieces is not None:
-                    held = nxt
-                    break
-                batch.append(nxt)
-            self._run_batch(batch)
+            try:
+                if job.pieces is not None:
+                    self._run_stream(job)
+                    continue
+                deadline = time.monotonic() + self.window_s
+                while len(batch) < self.max_batch:
+                    try:
+                        nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP or nxt.pieces is not None:
+                        held = nxt
+                        break
+                    batch.append(nxt)
+                self._run_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+                log.exception("the generation worker failed on a batch of %d", len(batch))
+                for failed in batch:
+                    self._fail(failed, exc)
 
     def _admit(self, job: _Job) -> bool:
         """Count the prompt's tokens (here: the tokenizer is used by this thread only); fail it when too long."""

@@ -43,9 +43,9 @@ class Speaker:
     def load(self) -> Any:
         with self._lock:
             if self._head is None:
-                from ..speech import load_speech
-
                 try:
+                    from ..speech import load_speech
+
                     self._head = load_speech(self.backend, self.voice)
                 except (ValueError, ImportError, OSError) as exc:
                     raise APIError(400, f"modalities: spoken answers are unavailable: {exc}", "modalities",
