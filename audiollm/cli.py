@@ -14,6 +14,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("audiollm.commands.ask", "answer a question about an audio clip"),
+    "chat": ("audiollm.commands.chat", "interactive multi-turn chat; /audio PATH attaches a clip"),
     "train": ("audiollm.commands.train", "fine-tune on JSONL manifests (stages, DeepSpeed, resume)"),
     "eval": ("audiollm.commands.eval", "score a model on a manifest, or compare two reports"),
     "models": ("audiollm.commands.models", "base weights: list, fetch (hub, local or offline packs), path"),

@@ -164,13 +164,18 @@ class SpeechHead:
 
     def stream(self, pieces: Iterable[str]) -> Iterator[SpeechChunk]:
         """Yield audio for each complete segment as soon as the text that closes it arrives."""
+        for item in self.narrate(pieces):
+            if not isinstance(item, str):
+                yield item
+
+    def narrate(self, pieces: Iterable[str]) -> Iterator[str | SpeechChunk]:
+        """Each text piece as it arrives, followed by the audio of any segment it completed (for front ends that
+        show the text and play the speech together)."""
         buffer = ""
         for piece in pieces:
+            yield piece
             buffer += piece
-            while True:
-                cut = segment_end(buffer)
-                if cut is None:
-                    break
+            while (cut := segment_end(buffer)) is not None:
                 segment, buffer = buffer[:cut], buffer[cut:]
                 yield from self._say(segment)
         yield from self._say(buffer)

@@ -1,0 +1,98 @@
+"""``audiollm chat``: an interactive multi-turn conversation in the terminal; ``/audio PATH`` attaches a clip."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from .ask import DEFAULT_MODEL
+
+HELP = """commands:
+  /audio PATH   attach a clip to your next message (several may be attached)
+  /clear        forget the conversation
+  /help         this text
+  /quit         leave (or end of input)"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--system", default=None, help="a system prompt for the whole conversation")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model import load_model
+
+    model = load_model(args.model)
+    session = ChatSession(model, args.max_new_tokens, args.system)
+    return session.loop(sys.stdin, sys.stdout)
+
+
+class ChatSession:
+    """The conversation so far plus the clips waiting for the next user message."""
+
+    def __init__(self, model: Any, max_new_tokens: int | None = None, system: str | None = None):
+        self.model = model
+        self.max_new_tokens = max_new_tokens
+        self.system = system
+        self.history: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+
+    def loop(self, stdin: TextIO, stdout: TextIO) -> int:
+        interactive = stdin.isatty()
+        if interactive:
+            print("audiollm chat: type a message; /audio PATH attaches a clip, /help for more.", file=stdout)
+        while True:
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+            line = stdin.readline()
+            if not line:
+                return 0
+            line = line.strip()
+            if line in ("/quit", "/exit"):
+                return 0
+            try:
+                self.handle(line, stdout)
+            except ValueError as exc:
+                # A bad clip or a bad message: say so on one line and keep the conversation going.
+                print(f"error: {exc}", file=stdout, flush=True)
+
+    def handle(self, line: str, stdout: TextIO) -> None:
+        if not line:
+            return
+        if line.startswith("/"):
+            command, _, rest = line.partition(" ")
+            if command == "/audio":
+                self.attach(rest.strip(), stdout)
+            elif command == "/clear":
+                self.history, self.pending = [], []
+                print("(conversation cleared)", file=stdout, flush=True)
+            elif command == "/help":
+                print(HELP, file=stdout, flush=True)
+            else:
+                raise ValueError(f"unknown command {command}; /help lists them")
+            return
+        self.answer(line, stdout)
+
+    def attach(self, path: str, stdout: TextIO) -> None:
+        from ..audio import SAMPLE_RATE, load_audio
+
+        if not path:
+            raise ValueError("/audio needs a file path")
+        samples = load_audio(path)  # checked now, so a bad file never enters the history
+        self.pending.append({"type": "audio", "audio": samples})
+        print(f"(attached {path}, {samples.size / SAMPLE_RATE:.1f} s)", file=stdout, flush=True)
+
+    def answer(self, text: str, stdout: TextIO) -> None:
+        turn = {"role": "user", "content": [*self.pending, {"type": "text", "text": text}]}
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        messages = [*system, *self.history, turn]
+        pieces: list[str] = []
+        for piece in self.model.stream(messages=messages, max_new_tokens=self.max_new_tokens):
+            pieces.append(piece)
+            print(piece, end="", file=stdout, flush=True)
+        print(file=stdout, flush=True)
+        # Only a turn that was answered joins the history.
+        self.history += [turn, {"role": "assistant", "content": "".join(pieces).strip()}]
+        self.pending = []

