@@ -42,6 +42,7 @@ class Run:
     rss_before_mb: float
     rss_after_mb: float
     rss_peak_mb: float
+    mean_batch: float
 
     @property
     def throughput(self) -> float:
@@ -103,14 +104,18 @@ def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients:
                 # One request first, so one-time costs (first forward pass, allocator growth) count in "before".
                 httpx.post(url + "/v1/chat/completions", json=body(name_id, 0, args.max_tokens), timeout=120)
                 before = server.memory_info().rss / 2**20
+                counts = httpx.get(url + "/health").json()
                 failed, seconds, latencies, peak = asyncio.run(
                     drive(url, name_id, clients, requests, args.max_tokens, args.timeout, server))
                 after = server.memory_info().rss / 2**20
+                later = httpx.get(url + "/health").json()
+                mean_batch = ((later["batched_requests"] - counts["batched_requests"])
+                              / max(1, later["batches"] - counts["batches"]))
         except Exception:
             log.seek(0)
             sys.stderr.write(log.read()[-4000:])
             raise
-    return Run(name, clients * requests, failed, seconds, latencies, before, after, peak)
+    return Run(name, clients * requests, failed, seconds, latencies, before, after, peak, mean_batch)
 
 
 def main() -> int:
@@ -134,11 +139,11 @@ def main() -> int:
     print(f"{args.clients} clients x {args.requests} requests on {args.model}, max_tokens {args.max_tokens}, "
           f"loopback")
     print(f"{'server':<14} {'requests':>8} {'failed':>6} {'seconds':>8} {'req/s':>7} {'p50 s':>6} {'p95 s':>6} "
-          f"{'RSS before MB':>13} {'after MB':>8} {'peak MB':>8}")
+          f"{'batch':>5} {'RSS before MB':>13} {'after MB':>8} {'peak MB':>8}")
     for run in runs:
         lat = sorted(run.latencies)
         print(f"{run.name:<14} {run.requests:>8} {run.failed:>6} {run.seconds:>8.1f} {run.throughput:>7.2f} "
-              f"{statistics.median(lat):>6.2f} {lat[int(0.95 * (len(lat) - 1))]:>6.2f} "
+              f"{statistics.median(lat):>6.2f} {lat[int(0.95 * (len(lat) - 1))]:>6.2f} {run.mean_batch:>5.1f} "
               f"{run.rss_before_mb:>13.0f} {run.rss_after_mb:>8.0f} {run.rss_peak_mb:>8.0f}")
     batched, unbatched, sequential = runs
     print(f"throughput ratio batched / sequential:      {batched.throughput / sequential.throughput:.2f}")

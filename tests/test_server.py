@@ -57,23 +57,22 @@ def model() -> AudioLLM:
 
 
 @pytest.fixture(scope="module")
-def server(model: AudioLLM) -> Iterator[tuple[str, Any]]:
+def server(model: AudioLLM) -> Iterator[str]:
     config = ServeConfig(model=str(TINY_CONFIG), max_audio_seconds=MAX_AUDIO_SECONDS, max_tokens=MAX_TOKENS,
                          max_body_mb=1.0, batch_window_ms=50, speech="espeak")
-    app = create_app(config, model)
-    with serve_in_thread(app) as url:
-        yield url, app
+    with serve_in_thread(create_app(config, model)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def http(server: tuple[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server[0], timeout=60) as client:
+def http(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=60) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def client(server: tuple[str, Any]) -> Any:
-    return openai.OpenAI(base_url=server[0] + "/v1", api_key="unused", max_retries=0, timeout=60)
+def client(server: str) -> Any:
+    return openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0, timeout=60)
 
 
 def library_messages(clip: np.ndarray, prompt: str) -> list[dict[str, Any]]:
@@ -130,18 +129,18 @@ def test_transcription_with_the_openai_client(client: Any, model: AudioLLM, tmp_
     assert plain == result.text
 
 
-def test_concurrent_requests_are_batched_and_answered_as_alone(server: tuple[str, Any], http: httpx.Client,
-                                                               model: AudioLLM) -> None:
+def test_concurrent_requests_are_batched_and_answered_as_alone(http: httpx.Client, model: AudioLLM) -> None:
     freqs = [200.0 + 90 * i for i in range(6)]
     bodies = [chat_body(messages=[{"role": "user", "content": [audio_part(wav_bytes(0.3 + 0.1 * i, f)),
                                                                {"type": "text", "text": f"Clip {i}?"}]}])
               for i, f in enumerate(freqs)]
-    batcher = server[1].state.batcher
-    before = len(batcher.batch_sizes)
+    before = http.get("/health").json()
     with ThreadPoolExecutor(len(bodies)) as pool:
         replies = list(pool.map(lambda b: http.post("/v1/chat/completions", json=b), bodies))
     assert [r.status_code for r in replies] == [200] * len(bodies)
-    assert max(batcher.batch_sizes[before:]) > 1, "concurrent requests were answered one at a time"
+    after = http.get("/health").json()
+    assert after["batched_requests"] - before["batched_requests"] == len(bodies)
+    assert after["batches"] - before["batches"] < len(bodies), "concurrent requests were answered one at a time"
     for i, (reply, f) in enumerate(zip(replies, freqs)):
         alone = model.chat(library_messages(tone(0.3 + 0.1 * i, f), f"Clip {i}?"), max_new_tokens=8)
         assert reply.json()["choices"][0]["message"]["content"] == alone

@@ -72,7 +72,9 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
-        return {"status": "ok", "model": name, "waiting": request.app.state.batcher.waiting}
+        batcher: Batcher = request.app.state.batcher
+        return {"status": "ok", "model": name, "waiting": batcher.waiting, "batches": batcher.batches,
+                "batched_requests": batcher.batched_requests}
 
     @v1.get("/models")
     async def list_models() -> dict[str, Any]:

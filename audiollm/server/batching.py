@@ -52,8 +52,9 @@ class Batcher:
         self.window_s = window_s
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._work, name="audiollm-generate", daemon=True)
-        # Batch sizes the worker ran, for the load benchmark and the tests.
-        self.batch_sizes: list[int] = []
+        # Generation calls and the requests they answered (the mean batch size, reported by /health).
+        self.batches = 0
+        self.batched_requests = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -156,7 +157,8 @@ class Batcher:
         for job in batch:
             groups[(job.max_tokens, job.temperature)].append(job)
         for (max_tokens, temperature), jobs in groups.items():
-            self.batch_sizes.append(len(jobs))
+            self.batches += 1
+            self.batched_requests += len(jobs)
             try:
                 texts = self.model.generate_conversations(
                     [job.conversation for job in jobs], max_new_tokens=max_tokens, temperature=temperature

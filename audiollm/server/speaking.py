@@ -41,6 +41,8 @@ class Speaker:
         self._lock = threading.Lock()
 
     def load(self) -> Any:
+        if self._head is not None:
+            return self._head  # no lock: a spoken stream holds it for as long as it speaks
         with self._lock:
             if self._head is None:
                 try:
