@@ -20,6 +20,7 @@ import openai
 import pytest
 import soundfile as sf
 
+from audiollm.audio import load_audio
 from audiollm.model import AudioLLM
 from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
 from audiollm.server.background import serve_in_process, serve_in_thread
@@ -104,6 +105,17 @@ def test_multi_turn_with_two_clips(client: Any, model: AudioLLM) -> None:
         {"role": "user", "content": [{"type": "text", "text": "Compare with"}, {"type": "audio", "audio": high}]},
     ], max_new_tokens=8)
     assert reply.choices[0].message.content == expected
+
+
+@pytest.mark.parametrize("fmt,subtype", [("flac", "PCM_16"), ("ogg", "VORBIS"), ("mp3", "MPEG_LAYER_III")])
+def test_each_audio_format_is_heard(http: httpx.Client, model: AudioLLM, fmt: str, subtype: str) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, tone(0.7, 523.0, 24_000), 24_000, format=fmt.upper(), subtype=subtype)
+    reply = http.post("/v1/chat/completions", json=chat_body(messages=[{"role": "user", "content": [
+        audio_part(buf.getvalue(), fmt), {"type": "text", "text": "Which note?"}]}]))
+    assert reply.status_code == 200, reply.text
+    expected = model.chat(library_messages(load_audio(buf.getvalue()), "Which note?"), max_new_tokens=8)
+    assert reply.json()["choices"][0]["message"]["content"] == expected
 
 
 def test_streamed_answer_matches_the_whole_answer(client: Any) -> None:
