@@ -103,7 +103,7 @@ def test_help_does_not_import_heavy_libraries():
 # --- the real offline packs ------------------------------------------------------------------------------------
 
 KTUBERLING = Path("/usr/share/ktuberling/sounds/en")
-WORDS = ("moon_astronaut", "egypt_camel", "egypt_pyramid", "moon_rocket", "hat", "flower")
+WORDS = ("moon_astronaut", "egypt_camel", "moon_rocket", "flower")
 SENTENCES = ("The quick brown fox jumps over the lazy dog.",
              "Please call Stella and ask her to bring these things with her from the store.",
              "It is raining in London today.")
@@ -139,6 +139,7 @@ def test_whisper_base_pack_matches_ctranslate2(pack_cache: Path, tmp_path: Path)
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     from audiollm.audio import load_audio
+    from audiollm.eval.metrics import word_errors
 
     path = resolve_model("whisper-base", kind="whisper")
     assert path.parent == pack_cache / "cache" / "models"
@@ -170,11 +171,9 @@ def test_whisper_base_pack_matches_ctranslate2(pack_cache: Path, tmp_path: Path)
                   for r in peer.generate(storage, [prompt] * len(clips), beam_size=1)]
     texts = [t.strip() for t in processor.batch_decode(generated, skip_special_tokens=True)]
     assert texts == peer_texts
-    # And the transcripts are speech recognised, not merely equal: most words of each TTS sentence come back.
-    for sentence, text in zip(SENTENCES, texts[len(WORDS):]):
-        said = set(sentence.lower().strip(".").split())
-        heard = set(text.lower().replace(",", "").replace(".", "").split())
-        assert len(said & heard) >= 0.7 * len(said), (sentence, text)
+    # And the transcripts are speech recognised, not merely equal: the TTS sentences come back at a low WER.
+    tallies = [word_errors(text, sentence) for sentence, text in zip(SENTENCES, texts[len(WORDS):])]
+    assert sum(t.value for t in tallies) <= 0.3 * sum(t.count for t in tallies), texts
     assert "astronaut" in texts[0].lower() and "camel" in texts[1].lower()
 
 
