@@ -1,0 +1,77 @@
+"""``audiollm data``: build the offline starter corpus, or import a public data set into the manifest format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+IMPORT_KINDS = ("librispeech", "captions", "hf", "airbench", "mmau")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = sub.add_parser("build", help="build a corpus from installed packages",
+                           description="Build the starter corpus (resumable; the same seed gives the same corpus).")
+    build.add_argument("corpus", choices=["starter"])
+    build.add_argument("--out", type=Path, required=True, help="output directory (audio/ and {train,dev,test}.jsonl)")
+    build.add_argument("--size", choices=["small", "full"], default="small",
+                       help="small: a few hundred rows in minutes; full: tens of thousands (default small)")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--sources", action="store_true", help="only list the sources and how to install the missing")
+
+    imp = sub.add_parser("import", help="convert a public data set to a manifest",
+                         description="Convert a data set to a JSONL manifest. librispeech: SOURCE is the tree "
+                                     "(e.g. LibriSpeech/test-clean). captions: SOURCE is an AudioCaps or Clotho CSV. "
+                                     "hf: SOURCE is a datasets directory saved with save_to_disk. airbench / mmau: "
+                                     "SOURCE is the benchmark's JSON.")
+    imp.add_argument("kind", choices=IMPORT_KINDS)
+    imp.add_argument("source", type=Path)
+    imp.add_argument("--out", type=Path, required=True, help="output directory for the manifest (and audio for hf)")
+    imp.add_argument("--audio-root", type=Path, help="where the audio files are (captions, airbench, mmau; default: "
+                                                     "the SOURCE file's directory)")
+    imp.add_argument("--split", default=None, help="hf: which split of a DatasetDict (default: all)")
+    imp.add_argument("--seed", type=int, default=0, help="picks the instruction wording of each row")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        return _build(args)
+    return _import(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ..data.starter import build_starter, discover, format_counts
+    from ..data.starter.sources import report
+
+    sources = discover()
+    print("sources:\n" + report(sources))
+    if args.sources:
+        return 0
+    result = build_starter(args.out, args.size, args.seed, sources)
+    if result.missing:
+        print("built without: " + ", ".join(s.name for s in result.missing) + " (install commands above)")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} source file(s) that could not be used (listed in "
+              f"{result.out / 'skipped.txt'}):")
+        print("\n".join(f"  {line}" for line in result.skipped[:10]))
+    print(format_counts(result))
+    print("wrote " + ", ".join(str(p) for p in result.manifests.values()))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..data import importers
+
+    root = args.audio_root or (args.source if args.source.is_dir() else args.source.parent)
+    if args.kind == "librispeech":
+        result = importers.import_librispeech(args.source, args.out, seed=args.seed)
+    elif args.kind == "captions":
+        result = importers.import_captions(args.source, root, args.out, seed=args.seed)
+    elif args.kind == "hf":
+        result = importers.import_hf(args.source, args.out, split=args.split, seed=args.seed)
+    elif args.kind == "airbench":
+        result = importers.import_airbench(args.source, root, args.out)
+    else:
+        result = importers.import_mmau(args.source, root, args.out)
+    print(result.summary())
+    return 0

@@ -1,0 +1,37 @@
+"""The starter corpus: an offline instruction set of real speech, sound and music built from installable packages.
+
+``audiollm data build starter --out DIR [--size small|full] [--seed N]`` writes ``audio/`` plus ``train.jsonl``,
+``dev.jsonl`` and ``test.jsonl`` (short-form manifest rows, see :mod:`audiollm.data.manifest`). A re-run skips the
+clips already on disk; the same seed gives the same corpus. Sources that are not installed are reported with the
+command that adds them (see :mod:`.sources`), and the rest is built. A source file that cannot be read or rendered
+is skipped and listed in ``skipped.txt``.
+
+Task names (the row's ``task``):
+
+=============  ==========================================================================================
+asr            transcribe synthetic speech (sentences from Debian ``fortunes``) or a spoken question
+spoken_qa      the question is in the audio (arithmetic, days, months, comparisons); the answer is short
+word           which word (ktuberling) or letter/syllable (klettres) a real speaker says
+language       which language the recorded word is in
+sound_class    the kind of sound (Sonic Pi/SuperSonic category from the file-name prefix, freedesktop theme)
+caption        a short description of the sound
+instrument     the General MIDI instrument a music21 score is rendered with
+key            the key of the rendered excerpt (e.g. "F major")
+tempo          the tempo it is rendered at (e.g. "96 BPM")
+meter          the time signature (e.g. "3/4")
+composer       the composer's surname (e.g. "Bach")
+mcq            multiple choice A-D: the options are in the prompt and in ``choices``; the answer is the letter
+               and the option text, e.g. "B. French"
+yesno          a yes/no question about the clip; the answer is "yes" or "no"
+compare        two clips (``audio`` is a list of two): same sentence? same kind of sound? which is faster?
+mixture        speech over a background sound at a chosen SNR: transcribe the speech, or name the background
+=============  ==========================================================================================
+
+Splits have no leakage: each sentence, voice, recorded word, sample file, score and instrument belongs to one split
+(the row's ``meta`` names them), so dev and test have voices and instruments never heard in train.
+"""
+
+from .builder import SIZES, BuildResult, Size, build_starter, format_counts, plan
+from .sources import Source, discover
+
+__all__ = ["SIZES", "BuildResult", "Size", "Source", "build_starter", "discover", "format_counts", "plan"]

@@ -1,0 +1,409 @@
+"""The resumable, deterministic starter-corpus builder: plan clips, render what is missing, write the manifests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from ...audio import SAMPLE_RATE, load_audio
+from ...cache import atomic_file
+from ..manifest import write_manifest
+from . import music, recordings, sounds, text
+from .mixtures import SNRS_DB, mix
+from .sources import Source, discover, report
+from .splits import SPLITS, assign, by_split
+from .tasks import Clip, compare_row, rows_for
+from .voices import Voice, available_voices
+
+PerSplit = tuple[int | None, int | None, int | None]  # clips for train, dev, test; None means all there are
+MIN_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Size:
+    speech: PerSplit
+    pairs: PerSplit  # sentences spoken by a second voice, for same/different comparisons
+    questions: PerSplit
+    words: PerSplit
+    sounds: PerSplit
+    music: PerSplit
+    mixtures: PerSplit
+
+
+SIZES = {
+    "small": Size(speech=(40, 8, 8), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8), sounds=(24, 6, 6),
+                  music=(6, 2, 2), mixtures=(8, 3, 3)),
+    "full": Size(speech=(5000, 600, 600), pairs=(800, 100, 100), questions=(800, 100, 100),
+                 words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40),
+                 mixtures=(1500, 150, 150)),
+}
+
+
+@dataclass
+class Planned:
+    clip: Clip
+    make: Callable[[Path], dict[str, Any]]  # writes raw audio to the path; returns labels known only after
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    counts: dict[str, dict[str, int]]  # task -> split -> rows
+    rendered: int
+    reused: int
+    skipped: list[str]  # "source: reason"
+    missing: list[Source]
+    seconds: float
+    manifests: dict[str, Path] = field(default_factory=dict)
+
+
+def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
+                  sources: dict[str, Source] | None = None, progress: bool = True) -> BuildResult:
+    """Build (or finish building) the starter corpus in ``out``; see the package docstring."""
+    started = time.perf_counter()
+    out = Path(out)
+    plan_size = SIZES[size] if isinstance(size, str) else size
+    sources = sources if sources is not None else discover()
+    planned = plan(plan_size, seed, sources)
+    if not planned:
+        raise ValueError("no starter-corpus source is installed:\n" + report(sources))
+    done: list[Clip] = []
+    skipped: list[str] = []
+    rendered = reused = 0
+    for item in tqdm(planned, desc="starter corpus", unit="clip", disable=not progress):
+        state = _render(item, out, skipped)
+        if state is not None:
+            done.append(item.clip)
+            rendered += state
+            reused += 1 - state
+    manifests, counts = _write_manifests(done, out, seed)
+    if skipped:
+        (out / "skipped.txt").write_text("\n".join(skipped) + "\n", encoding="utf-8")
+    missing = [s for s in sources.values() if not s.available]
+    return BuildResult(out, counts, rendered, reused, skipped, missing, time.perf_counter() - started, manifests)
+
+
+def _render(item: Planned, out: Path, skipped: list[str]) -> int | None:
+    """1 if rendered now, 0 if already on disk (a re-run), None if the source could not be used."""
+    clip = item.clip
+    wav, sidecar = out / clip.audio, (out / clip.audio).with_suffix(".json")
+    if wav.is_file() and sidecar.is_file():
+        clip.labels.update(json.loads(sidecar.read_text(encoding="utf-8")))
+        return 0
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            raw = Path(scratch) / "raw.wav"
+            extra = item.make(raw)
+            samples = load_audio(raw)
+        if samples.size < MIN_SECONDS * SAMPLE_RATE or not np.any(samples):
+            raise ValueError("empty or silent audio")
+    # Any source file or engine may fail in its own way (corrupt file, codec, synthesizer, score parser); one
+    # failure must cost that clip only, and is listed.
+    except Exception as exc:  # noqa: BLE001
+        skipped.append(f"{clip.meta.get('source_file') or clip.id}: {type(exc).__name__}: {str(exc)[:200]}")
+        return None
+    with atomic_file(wav) as scratch_wav:
+        sf.write(scratch_wav, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    clip.labels.update(extra)
+    with atomic_file(sidecar) as scratch_json:
+        scratch_json.write_text(json.dumps(extra, sort_keys=True), encoding="utf-8")
+    return 1
+
+
+def _write_manifests(clips: list[Clip], out: Path, seed: int) -> tuple[dict[str, Path], dict[str, dict[str, int]]]:
+    counts: dict[str, dict[str, int]] = {}
+    manifests: dict[str, Path] = {}
+    instruments = sorted(music.INSTRUMENTS)
+    for split in SPLITS:
+        mine = [c for c in clips if c.split == split]
+        # Distractors: sentences only from this split (a sentence is content), labels from the whole vocabulary.
+        pools = {
+            "sentence": sorted({c.labels["text"] for c in mine if c.family == "speech"}),
+            "language": sorted(set(recordings.LANGUAGES.values())),
+            "category": sorted(set(sounds.SAMPLE_CATEGORIES.values()) | {v[0] for v in sounds.FREEDESKTOP.values()}),
+            "instrument": instruments,
+        }
+        rows = []
+        for clip in mine:
+            rows += rows_for(clip, random.Random(f"{seed}:{clip.id}"), pools)
+        rows += _compare_rows(mine, seed)
+        path = out / f"{split}.jsonl"
+        write_manifest(rows, path)
+        manifests[split] = path
+        for task, n in Counter(r["task"] for r in rows).items():
+            counts.setdefault(task, {s: 0 for s in SPLITS})[split] = n
+    return manifests, dict(sorted(counts.items()))
+
+
+def _compare_rows(clips: list[Clip], seed: int) -> list[dict[str, Any]]:
+    """Pairs within one split: the same sentence by two voices (and a different one), sounds, music tempos."""
+    rng = random.Random(f"{seed}:compare")
+    rows = []
+    by_text: dict[str, list[Clip]] = {}
+    for c in clips:
+        if c.family == "speech":
+            by_text.setdefault(c.labels["text"], []).append(c)
+    doubles = [group for group in by_text.values() if len(group) > 1]
+    for i, group in enumerate(doubles):
+        rows.append(compare_row(group[0], group[1], rng))
+        other = doubles[(i + 1) % len(doubles)][0]
+        if other.labels["text"] != group[0].labels["text"]:
+            rows.append(compare_row(group[1], other, rng))
+    for family in ("sound", "music"):
+        mine = [c for c in clips if c.family == family]
+        for a, b in zip(mine[0::2], mine[1::2]):
+            if family == "music" and a.labels["tempo"] == b.labels["tempo"]:
+                continue
+            rows.append(compare_row(a, b, rng))
+    return rows
+
+
+def plan(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
+    """Every clip to build, with its split, in a stable order. Nothing is rendered here."""
+    voices = _voice_splits(available_voices(sources), seed)
+    planned: list[Planned] = []
+    sentences: dict[str, list[str]] = {s: [] for s in SPLITS}
+    if sources["fortunes"].available:
+        all_sentences = text.fortune_sentences(Path(sources["fortunes"].where))
+        sentences = _shuffled(by_split(assign(all_sentences, seed)), seed, "sentences")
+    backgrounds: dict[str, list[sounds.SoundClip]] = {s: [] for s in SPLITS}
+    if any(voices.values()):
+        planned += _plan_speech(size, seed, voices, sentences)
+        planned += _plan_questions(size, seed, voices)
+    planned += _plan_words(size, seed, sources)
+    sound_plan, backgrounds = _plan_sounds(size, seed, sources)
+    planned += sound_plan
+    planned += _plan_music(size, seed, sources)
+    if any(voices.values()):
+        planned += _plan_mixtures(size, seed, voices, sentences, backgrounds)
+    return planned
+
+
+def _voice_splits(voices: list[Voice], seed: int) -> dict[str, list[Voice]]:
+    """Voices held out per engine: an engine with three or more voices gives some to dev and test."""
+    split_of: dict[str, str] = {}
+    for engine in sorted({v.engine for v in voices}):
+        split_of.update(assign([v.id for v in voices if v.engine == engine], seed, dev=0.1, test=0.2))
+    return {s: [v for v in voices if split_of[v.id] == s] for s in SPLITS}
+
+
+def _shuffled(groups: dict[str, list[Any]], seed: int, what: str) -> dict[str, list[Any]]:
+    out = {}
+    for split, items in groups.items():
+        items = list(items)
+        random.Random(f"{seed}:{what}:{split}").shuffle(items)
+        out[split] = items
+    return out
+
+
+def _take(items: list[Any], count: int | None) -> list[Any]:
+    return items if count is None else items[:count]
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def _speak(voice: Voice, sentence: str) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        voice.speak(sentence, path)
+        return {}
+    return make
+
+
+def _plan_speech(size: Size, seed: int, voices: dict[str, list[Voice]],
+                 sentences: dict[str, list[str]]) -> list[Planned]:
+    planned = []
+    for i, split in enumerate(SPLITS):
+        if not voices[split]:
+            continue
+        rng = random.Random(f"{seed}:speech:{split}")
+        chosen = _take(sentences[split], size.speech[i])
+        n_pairs = min(size.pairs[i] or len(chosen), len(chosen)) if len(voices[split]) > 1 else 0
+        for j, sentence in enumerate(chosen):
+            picked = rng.sample(voices[split], 2 if j < n_pairs else 1)
+            for voice in picked:
+                planned.append(_speech_clip("speech", split, voice, sentence, {"text": sentence}))
+    return planned
+
+
+def _speech_clip(family: str, split: str, voice: Voice, sentence: str, labels: dict[str, Any]) -> Planned:
+    ident = f"{family}-{_key(voice.id, sentence)}"
+    clip = Clip(ident, family, f"audio/{family}/{ident}.wav", split, labels,
+                {"voice": voice.id, "sentence": sentence, "source": voice.engine})
+    return Planned(clip, _speak(voice, sentence))
+
+
+def _plan_questions(size: Size, seed: int, voices: dict[str, list[Voice]]) -> list[Planned]:
+    total = sum(n or 0 for n in size.questions)
+    pairs = dict(text.spoken_questions(total * 2, seed))
+    groups = _shuffled(by_split(assign(pairs, seed)), seed, "questions")
+    planned = []
+    for i, split in enumerate(SPLITS):
+        rng = random.Random(f"{seed}:questions:{split}")
+        for question in _take(groups[split], size.questions[i]) if voices[split] else []:
+            voice = rng.choice(voices[split])
+            planned.append(_speech_clip("question", split, voice, question,
+                                        {"text": question, "answer": pairs[question]}))
+    return planned
+
+
+def _copy(source: Path) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        sf.write(path, load_audio(source), SAMPLE_RATE)
+        return {}
+    return make
+
+
+def _plan_words(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
+    found: list[recordings.Recording] = []
+    if sources["ktuberling"].available:
+        found += recordings.ktuberling_words(Path(sources["ktuberling"].where))
+    if sources["klettres"].available:
+        found += recordings.klettres_sounds(Path(sources["klettres"].where))
+    by_path = {str(r.path): r for r in found}
+    groups = _shuffled(by_split(assign(by_path, seed)), seed, "words")
+    planned = []
+    for i, split in enumerate(SPLITS):
+        for name in _take(groups[split], size.words[i]):
+            r = by_path[name]
+            ident = f"word-{_key(name)}"
+            recording = f"{r.source}/{r.path.parent.name}/{r.path.name}"
+            clip = Clip(ident, "word", f"audio/word/{ident}.wav", split,
+                        {"text": r.text, "language": r.language, "source": r.source},
+                        {"recording": recording, "source": r.source, "source_file": name, "meaning": r.meaning})
+            planned.append(Planned(clip, _copy(r.path)))
+    return planned
+
+
+def _sound_clips(sources: dict[str, Source]) -> list[sounds.SoundClip]:
+    found: dict[str, sounds.SoundClip] = {}
+    # The same sample shipped by two packages is one sample (one split).
+    for name, sub in (("sonic-pi", ""), ("supersonic", "samples")):
+        if sources[name].available:
+            root = Path(sources[name].where)
+            for c in sounds.sample_clips(root / sub if (root / sub).is_dir() else root, name):
+                found.setdefault(c.name, c)
+    if sources["freedesktop"].available:
+        for c in sounds.freedesktop_clips(Path(sources["freedesktop"].where)):
+            found.setdefault(c.name, c)
+    return list(found.values())
+
+
+def _plan_sounds(size: Size, seed: int,
+                 sources: dict[str, Source]) -> tuple[list[Planned], dict[str, list[sounds.SoundClip]]]:
+    by_name = {c.name: c for c in _sound_clips(sources)}
+    groups = _shuffled(by_split(assign(by_name, seed)), seed, "sounds")
+    planned = []
+    for i, split in enumerate(SPLITS):
+        for name in _take(groups[split], size.sounds[i]):
+            c = by_name[name]
+            ident = f"sound-{_key(name)}"
+            clip = Clip(ident, "sound", f"audio/sound/{ident}.wav", split,
+                        {"category": c.category, "caption": c.caption},
+                        {"sample": name, "source": c.source, "source_file": str(c.path)})
+            planned.append(Planned(clip, _copy(c.path)))
+    # Backgrounds for mixtures: any sample of the split that is not a spoken announcement.
+    backgrounds = {s: [by_name[n] for n in groups[s] if by_name[n].category != "spoken announcement"]
+                   for s in SPLITS}
+    return planned, backgrounds
+
+
+def _plan_music(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
+    if not all(sources[n].available for n in ("music21", "fluidsynth", "soundfont")):
+        return []
+    soundfonts = [Path(p) for p in sources["soundfont"].where.split(",")]
+    instruments = by_split(assign(music.INSTRUMENTS, seed, dev=0.15, test=0.2))
+    scores = {s.name: s for s in music.corpus_scores()}
+    groups = _shuffled(by_split(assign(scores, seed)), seed, "scores")
+    planned = []
+    for i, split in enumerate(SPLITS):
+        rng = random.Random(f"{seed}:music:{split}")
+        for score in _balanced([scores[n] for n in groups[split]], size.music[i]):
+            instrument, tempo = rng.choice(instruments[split]), rng.choice(music.TEMPOS)
+            soundfont = rng.choice(soundfonts)
+            ident = f"music-{_key(score.name, instrument, str(tempo))}"
+            surname, full = music.COMPOSERS[score.composer]
+            clip = Clip(ident, "music", f"audio/music/{ident}.wav", split,
+                        {"instrument": instrument, "tempo": tempo, "tempo_word": music.tempo_word(tempo),
+                         "composer": surname},
+                        {"score": score.name, "instrument": instrument, "tempo": tempo, "composer": full,
+                         "soundfont": soundfont.name, "source": "music21", "source_file": str(score.path)})
+            planned.append(Planned(clip, _music_maker(score, music.INSTRUMENTS[instrument], tempo, soundfont)))
+    return planned
+
+
+def _balanced(scores: list[music.Score], count: int | None) -> list[music.Score]:
+    """Round-robin over composers so that one prolific composer does not fill the set."""
+    per: dict[str, list[music.Score]] = {}
+    for s in scores:
+        per.setdefault(s.composer, []).append(s)
+    out: list[music.Score] = []
+    while any(per.values()) and (count is None or len(out) < count):
+        for composer in sorted(per):
+            if per[composer] and (count is None or len(out) < count):
+                out.append(per[composer].pop(0))
+    return out
+
+
+def _music_maker(score: music.Score, program: int, tempo: int, soundfont: Path) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        rendering = music.render(score, program, tempo, soundfont, path)
+        return {"key": rendering.key, "time_signature": rendering.time_signature}
+    return make
+
+
+def _plan_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], sentences: dict[str, list[str]],
+                   backgrounds: dict[str, list[sounds.SoundClip]]) -> list[Planned]:
+    planned = []
+    for i, split in enumerate(SPLITS):
+        if not voices[split] or not backgrounds[split]:
+            continue
+        rng = random.Random(f"{seed}:mixtures:{split}")
+        # Sentences after the ones read plainly, so that a mixture is not just a noisy copy of a clean clip.
+        pool = sentences[split][size.speech[i] or 0:] or sentences[split]
+        for sentence in _take(pool, size.mixtures[i]):
+            voice, bed, snr = rng.choice(voices[split]), rng.choice(backgrounds[split]), rng.choice(SNRS_DB)
+            ident = f"mixture-{_key(voice.id, sentence, bed.name, str(snr))}"
+            clip = Clip(ident, "mixture", f"audio/mixture/{ident}.wav", split,
+                        {"text": sentence, "category": bed.category},
+                        {"voice": voice.id, "sentence": sentence, "sample": bed.name, "snr_db": snr,
+                         "source": voice.engine, "source_file": str(bed.path)})
+            planned.append(Planned(clip, _mixer(voice, sentence, bed.path, snr)))
+    return planned
+
+
+def _mixer(voice: Voice, sentence: str, background: Path, snr: float) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        voice.speak(sentence, path)
+        sf.write(path, mix(load_audio(path), load_audio(background), snr), SAMPLE_RATE)
+        return {}
+    return make
+
+
+def format_counts(result: BuildResult) -> str:
+    """A table of rows per task and split, with totals and the build time."""
+    head = f"{'task':<12}" + "".join(f"{s:>8}" for s in SPLITS) + f"{'total':>8}"
+    lines = [head, "-" * len(head)]
+    totals = Counter()
+    for task, per in result.counts.items():
+        lines.append(f"{task:<12}" + "".join(f"{per[s]:>8}" for s in SPLITS) + f"{sum(per.values()):>8}")
+        totals.update(per)
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<12}" + "".join(f"{totals[s]:>8}" for s in SPLITS) + f"{sum(totals.values()):>8}")
+    lines.append(f"clips: {result.rendered} rendered, {result.reused} already built, {len(result.skipped)} skipped; "
+                 f"build time {result.seconds:.1f} s")
+    return "\n".join(lines)

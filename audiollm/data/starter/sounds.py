@@ -1,0 +1,87 @@
+"""Sound events: Sonic Pi / SuperSonic samples (category from the file-name prefix) and the freedesktop theme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# File-name prefix -> what it is (Sonic Pi's naming convention).
+SAMPLE_CATEGORIES = {
+    "ambi": "ambient texture", "arovane": "electronic percussion", "bass": "bass synth", "bd": "bass drum",
+    "drum": "drum kit", "elec": "electronic percussion", "glitch": "glitch effect", "guit": "electric guitar",
+    "hat": "hi-hat", "loop": "drum loop", "mehackit": "electronic effect", "perc": "percussion",
+    "ride": "ride cymbal", "sn": "snare drum", "tabla": "tabla", "tbd": "electronic percussion",
+    "vinyl": "vinyl record effect",
+}
+# Sonic Pi's "misc" samples are each their own thing.
+MISC = {"misc_burp": "burp", "misc_crow": "crow cawing", "misc_cineboom": "cinematic boom"}
+
+FREEDESKTOP = {
+    "alarm-clock-elapsed": ("alarm", "an alarm clock ringing"),
+    "bell": ("bell", "a bell ringing"),
+    "camera-shutter": ("camera shutter", "a camera shutter clicking"),
+    "complete": ("notification chime", "a short chime announcing that something finished"),
+    "device-added": ("notification chime", "a chime for a device being plugged in"),
+    "device-removed": ("notification chime", "a chime for a device being removed"),
+    "dialog-error": ("error sound", "an error alert sound"),
+    "dialog-information": ("notification chime", "a soft information chime"),
+    "dialog-warning": ("warning sound", "a warning alert sound"),
+    "message": ("message alert", "a message alert tone"),
+    "message-new-instant": ("message alert", "a new instant message tone"),
+    "phone-incoming-call": ("phone ringing", "a phone ringing for an incoming call"),
+    "phone-outgoing-busy": ("busy signal", "a telephone busy signal"),
+    "phone-outgoing-calling": ("ringback tone", "the ringback tone of an outgoing call"),
+    "power-plug": ("notification chime", "a chime for a charger being plugged in"),
+    "power-unplug": ("notification chime", "a chime for a charger being unplugged"),
+    "screen-capture": ("camera shutter", "a screenshot shutter sound"),
+    "service-login": ("notification chime", "a login chime"),
+    "service-logout": ("notification chime", "a logout chime"),
+    "suspend-error": ("error sound", "an error sound when the computer cannot sleep"),
+    "trash-empty": ("crumpling paper", "paper being crumpled as the trash is emptied"),
+    "window-attention": ("notification chime", "an attention chime"),
+    "window-question": ("notification chime", "a question chime"),
+    "audio-test-signal": ("test tone", "a test tone"),
+    "audio-volume-change": ("click", "a short click for a volume change"),
+    "network-connectivity-established": ("notification chime", "a chime for a network connection"),
+    "network-connectivity-lost": ("notification chime", "a chime for a lost network connection"),
+}
+
+
+@dataclass(frozen=True)
+class SoundClip:
+    path: Path
+    name: str  # the file name without extension: the leakage key (the same sample in two packages is one)
+    category: str
+    caption: str
+    source: str
+
+
+def sample_clips(root: Path, source: str) -> list[SoundClip]:
+    """Sonic Pi-style samples under ``root`` (flac/wav/ogg), one per file name."""
+    clips = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".flac", ".wav", ".ogg")):
+        stem = path.stem
+        prefix, _, detail = stem.partition("_")
+        if stem in MISC:
+            category = caption = MISC[stem]
+        elif prefix in SAMPLE_CATEGORIES:
+            category = SAMPLE_CATEGORIES[prefix]
+            caption = f"{category} ({detail.replace('_', ' ')})" if detail else category
+        else:
+            continue
+        clips.append(SoundClip(path, stem, category, caption, source))
+    return clips
+
+
+def freedesktop_clips(root: Path) -> list[SoundClip]:
+    """The freedesktop sound theme; the ``audio-channel-*`` files are a voice naming a speaker position."""
+    clips = []
+    for path in sorted(root.glob("*.og[ag]")):
+        if path.stem.startswith("audio-channel-"):
+            position = path.stem.removeprefix("audio-channel-").replace("-", " ")
+            clips.append(SoundClip(path, path.stem, "spoken announcement", f"a voice saying \"{position}\"",
+                                   "freedesktop"))
+        elif path.stem in FREEDESKTOP:
+            category, caption = FREEDESKTOP[path.stem]
+            clips.append(SoundClip(path, path.stem, category, caption, "freedesktop"))
+    return clips

