@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("audiollm.commands.train", "fine-tune on JSONL manifests (stages, DeepSpeed, resume)"),
     "eval": ("audiollm.commands.eval", "score a model on a manifest, or compare two reports"),
     "models": ("audiollm.commands.models", "base weights: list, fetch (hub, local or offline packs), path"),
+    "demo": ("audiollm.commands.demo", "Gradio demo: microphone or upload, streamed text and spoken answers"),
     "data": ("audiollm.commands.data", "build the offline starter corpus, or import a data set as a manifest"),
     "serve": ("audiollm.commands.serve", "OpenAI-compatible HTTP API: chat with audio, transcriptions"),
 }

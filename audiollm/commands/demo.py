@@ -1,0 +1,32 @@
+"""``audiollm demo``: the Gradio demo in the browser (127.0.0.1 unless told otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .ask import DEFAULT_MODEL
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..demo import DEFAULT_MAX_SECONDS
+    from ..speech import BACKENDS, DEFAULT_BACKEND
+
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--speech-backend", default=DEFAULT_BACKEND, choices=[*sorted(BACKENDS), "none"],
+                        help=f"speak the answers with this backend (default {DEFAULT_BACKEND}); 'none' for text only")
+    parser.add_argument("--voice", default=None, help="backend voice (see audiollm ask --help)")
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest clip accepted")
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import build_demo, launch
+    from ..model import load_model
+    from ..speech import load_speech
+
+    speech = None if args.speech_backend == "none" else load_speech(args.speech_backend, args.voice)
+    model = load_model(args.model)
+    launch(build_demo(model, speech, args.max_seconds, args.max_new_tokens), args.host, args.port)
+    return 0

@@ -1,0 +1,146 @@
+"""The Gradio demo: record or upload a clip, ask about it, read the answer as it streams and hear it spoken.
+
+Every answer goes through :meth:`AudioLLM.stream` (no preprocessing of its own here) and, when a speech head is
+given, through :meth:`SpeechHead.narrate`, so speech starts while the text is still being written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+# Before gradio is imported anywhere: the demo makes no calls outside the machine it runs on.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+from .audio import SAMPLE_RATE, AudioError, load_audio  # noqa: E402 - after the environment is set
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from .model import AudioLLM
+    from .speech import SpeechHead
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = [
+    ("speech.flac", "What does the speaker say?"),
+    ("chord.flac", "Describe the music."),
+    ("doorbell.flac", "What sound is this?"),
+]
+DEFAULT_MAX_SECONDS = 60.0
+# Two answers at a time on a small machine; the rest wait in the queue (up to QUEUE_SIZE) and are answered in turn.
+CONCURRENCY = 2
+QUEUE_SIZE = 64
+# System fonts only: the default theme would have the browser fetch web fonts from outside.
+FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "monospace"]
+
+Chat = list[dict[str, Any]]
+
+
+class Responder:
+    """One demo turn: check the clip, show the user's turn, stream the answer's text and speech."""
+
+    def __init__(self, model: AudioLLM, speech: SpeechHead | None, max_seconds: float, max_new_tokens: int | None):
+        self.model = model
+        self.speech = speech
+        self.max_seconds = max_seconds
+        self.max_new_tokens = max_new_tokens
+
+    def check_clip(self, path: str | None) -> np.ndarray | None:
+        """The clip as 16 kHz samples; a clip that cannot be used raises AudioError with the reason."""
+        if not path:
+            return None
+        samples = load_audio(path, name=Path(path).name)
+        seconds = samples.size / SAMPLE_RATE
+        if seconds > self.max_seconds:
+            raise AudioError(f"{Path(path).name}: the clip is {seconds:.0f} s long; this demo takes clips up to "
+                             f"{self.max_seconds:.0f} s")
+        return samples
+
+    def answer(self, audio_path: str | None, text: str, chat: Chat | None, history: Chat | None) -> Iterator[tuple]:
+        """Yields (chat, history, audio input, text box, spoken answer) updates."""
+        import gradio as gr
+
+        chat, history = list(chat or []), list(history or [])
+        text = (text or "").strip()
+        try:
+            samples = self.check_clip(audio_path)
+        except AudioError as exc:
+            chat.append({"role": "assistant", "content": f"That audio cannot be used: {exc}"})
+            yield chat, history, None, text, None
+            return
+        if samples is None and not text:
+            chat.append({"role": "assistant", "content": "Record or upload a clip, or type a message."})
+            yield chat, history, None, text, None
+            return
+        parts: list[dict[str, Any]] = []
+        if samples is not None:
+            parts.append({"type": "audio", "audio": samples})
+            chat.append({"role": "user", "content": {"path": audio_path}})
+        prompt = text or "What do you hear?"
+        parts.append({"type": "text", "text": prompt})
+        chat.append({"role": "user", "content": prompt})
+        turn = {"role": "user", "content": parts}
+        chat.append({"role": "assistant", "content": ""})
+        yield chat, history, None, "", None
+
+        answer = ""
+        pieces = self.model.stream(messages=[*history, turn], max_new_tokens=self.max_new_tokens)
+        for item in self.speech.narrate(pieces) if self.speech else pieces:
+            if isinstance(item, str):
+                answer += item
+                chat[-1] = {"role": "assistant", "content": answer}
+                yield chat, history, None, "", gr.skip()
+            else:
+                samples_out, rate = item
+                pcm = (np.clip(samples_out, -1.0, 1.0) * 32767).astype(np.int16)
+                yield chat, history, None, "", (rate, pcm)
+        history += [turn, {"role": "assistant", "content": answer.strip()}]
+        yield chat, history, None, "", gr.skip()
+
+
+def build_demo(
+    model: AudioLLM,
+    speech: SpeechHead | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_new_tokens: int | None = None,
+    examples_dir: Path = EXAMPLES_DIR,
+) -> gr.Blocks:
+    """The demo's Blocks, queued; call ``.launch()`` on it (or use :func:`launch`)."""
+    import gradio as gr
+
+    respond = Responder(model, speech, max_seconds, max_new_tokens)
+    with gr.Blocks(title="audiollm") as demo:
+        gr.Markdown("## audiollm\nRecord or upload a clip, ask about it, and hear the answer.")
+        history = gr.State([])
+        chat = gr.Chatbot(label="Conversation", elem_id="chat", height=420)
+        with gr.Row():
+            audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Clip", elem_id="clip")
+            with gr.Column():
+                text = gr.Textbox(label="Message", placeholder="Ask about the clip…", elem_id="message", lines=2)
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    clear = gr.Button("Clear", elem_id="clear")
+        spoken = gr.Audio(label="Spoken answer", streaming=True, autoplay=True, interactive=False,
+                          visible=speech is not None, elem_id="spoken")
+        clips = [[str(examples_dir / name), prompt] for name, prompt in EXAMPLES if (examples_dir / name).is_file()]
+        if clips:
+            gr.Examples(clips, inputs=[audio, text], label="Example clips")
+        outputs = [chat, history, audio, text, spoken]
+        for trigger in (send.click, text.submit):
+            trigger(respond.answer, inputs=[audio, text, chat, history], outputs=outputs, concurrency_limit=CONCURRENCY,
+                    api_name="respond" if trigger == send.click else False)
+        clear.click(lambda: ([], [], None, "", None), outputs=outputs, api_name=False)
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> None:
+    """Serve the demo on ``host`` (loopback unless told otherwise), never through a public share link."""
+    import gradio as gr
+
+    theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
+    demo.launch(server_name=host, server_port=port, share=False, show_error=False, theme=theme, **kwargs)

@@ -1,0 +1,214 @@
+"""The Gradio demo with the tiny model: answers come back (the text is random but must appear), bad clips get a
+message in the chat, 8 requests at once all get answers, and a real headless Chromium can upload or record a clip."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiollm import AudioLLM, AudioLLMConfig
+from audiollm.audio import SAMPLE_RATE
+from audiollm.demo import EXAMPLES_DIR, build_demo, launch
+from audiollm.speech import load_speech
+
+from .conftest import TINY_CONFIG, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+MAX_SECONDS = 5.0
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1300"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    model = AudioLLM.from_config(AudioLLMConfig.from_yaml(TINY_CONFIG))
+    demo = build_demo(model, load_speech(), max_seconds=MAX_SECONDS, max_new_tokens=24)
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo_url: str):
+    from gradio_client import Client
+
+    return Client(demo_url, verbose=False)
+
+
+def chat_texts(chat: list[dict], role: str) -> list[str]:
+    return [part["text"] for message in chat if message["role"] == role
+            for part in message["content"] if part["type"] == "text"]
+
+
+def test_demo_binds_loopback_only(demo_url: str):
+    assert demo_url.startswith("http://127.0.0.1:")
+
+
+def test_eight_requests_at_once_all_get_answers(client):
+    from gradio_client import handle_file
+
+    clip = handle_file(str(EXAMPLES_DIR / "chord.flac"))
+    jobs = [client.submit(clip, f"Question {i}?", [], [], api_name="/respond") for i in range(8)]
+    results = [job.result(timeout=240) for job in jobs]
+    for i, (chat, *_rest) in enumerate(results):
+        assert chat_texts(chat, "user") == [f"Question {i}?"]
+        assert chat[0]["content"][0]["type"] == "file", "the clip is not shown in the chat"
+        answers = chat_texts(chat, "assistant")
+        assert len(answers) == 1 and answers[0].strip(), f"request {i} got no answer"
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("text", "not a readable audio file"),
+    ("long", f"this demo takes clips up to {MAX_SECONDS:.0f} s"),
+    ("nothing", "Record or upload a clip, or type a message."),
+])
+def test_bad_clips_get_a_message_in_the_chat(kind: str, message: str, client, tmp_path: Path):
+    from gradio_client import handle_file
+
+    if kind == "text":
+        path = tmp_path / "notes.txt"
+        path.write_text("not audio at all")
+        clip, text = handle_file(str(path)), "What is this?"
+    elif kind == "long":
+        path = tmp_path / "long.wav"
+        sf.write(path, tone(MAX_SECONDS + 1), SAMPLE_RATE)
+        clip, text = handle_file(str(path)), "What is this?"
+    else:
+        clip, text = None, ""
+    chat, *_rest = client.predict(clip, text, [], [], api_name="/respond")
+    replies = chat_texts(chat, "assistant")
+    assert len(chat) == 1 and len(replies) == 1 and message in replies[0]
+    assert "Traceback" not in replies[0]
+
+
+# ---- in a real browser --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("needs the Debian packages chromium and chromium-driver")
+
+    def start(*extra: str):
+        options = webdriver.ChromeOptions()
+        for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *extra]:
+            options.add_argument(flag)
+        options.binary_location = chromium
+        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+        drivers.append(driver)
+        return driver
+
+    drivers: list = []
+    yield start
+    for driver in drivers:
+        driver.quit()
+
+
+def screenshot(driver, tmp_path: Path, name: str) -> Path:
+    """Kept under pytest's tmp path and copied to test-artifacts/ for looking at after the run."""
+    shot = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(shot))
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+    return shot
+
+
+def ask_and_read_answer(driver, question: str) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.CSS_SELECTOR, "#message textarea").send_keys(question)
+    driver.find_element(By.ID, "send").click()
+
+    def answer(d) -> str | bool:
+        bots = d.find_elements(By.CSS_SELECTOR, "#chat [data-testid=bot]")
+        return bool(bots) and bots[-1].text.strip()
+
+    WebDriverWait(driver, 120).until(answer)
+    # Wait for the stream to finish: the text stops changing.
+    last, deadline = "", time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = answer(driver)
+        if now == last:
+            break
+        last = now
+    return str(last)
+
+
+def user_has_audio(driver) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return bool(driver.find_elements(By.CSS_SELECTOR, "#chat [aria-label=\"user's message: a component of type audio\"]"))
+
+
+@pytest.mark.browser
+def test_browser_upload_ask_and_read_the_answer(browser, demo_url: str, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    driver.get(demo_url)
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button[aria-label='Upload file']"))
+    driver.find_element(By.CSS_SELECTOR, "#clip button[aria-label='Upload file']").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip input[type=file]"))
+    driver.find_element(By.CSS_SELECTOR, "#clip input[type=file]").send_keys(str(EXAMPLES_DIR / "speech.flac"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip audio, #clip [data-testid^=waveform] .timestamp"))
+    answer = ask_and_read_answer(driver, "What does the speaker say?")
+    shot = screenshot(driver, tmp_path, "demo-upload")
+    assert answer
+    assert "What does the speaker say?" in driver.find_element(By.ID, "chat").text
+    assert user_has_audio(driver), "the uploaded clip is not shown in the chat"
+    spoken = driver.find_element(By.CSS_SELECTOR, "#spoken audio")
+    wait.until(lambda d: spoken.get_attribute("src"))
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_browser_fake_microphone(browser, demo_url: str, tmp_path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    import soxr
+
+    speech, rate = sf.read(EXAMPLES_DIR / "speech.flac", dtype="float32")
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, soxr.resample(speech, rate, 44_100), 44_100)  # Chromium's fake capture records at 44.1 kHz
+    driver = browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={clip}")
+    driver.get(demo_url)
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button.record-button"))
+    driver.find_element(By.CSS_SELECTOR, "#clip button.record-button").click()
+    time.sleep(2.5)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#clip button.stop-button").is_displayed())
+    driver.find_element(By.CSS_SELECTOR, "#clip button.stop-button").click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#clip button.stop-button")
+               or not d.find_element(By.CSS_SELECTOR, "#clip button.stop-button").is_displayed())
+    time.sleep(1.0)  # the recording uploads
+    answer = ask_and_read_answer(driver, "What did I say?")
+    screenshot(driver, tmp_path, "demo-microphone")
+    assert answer
+    assert user_has_audio(driver), "the recording is not shown in the chat"
+    assert "cannot be used" not in answer
