@@ -324,3 +324,11 @@ def test_audiollm_serve_command(tmp_path: Any) -> None:
         assert proc.returncode == 0
         log.seek(0)
         assert url in log.read()  # uvicorn says where it listens: 127.0.0.1, not all interfaces
+
+
+def test_serve_with_a_model_that_cannot_load_is_a_one_line_error(tmp_path: Any, capsys: Any) -> None:
+    from audiollm.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "missing.yaml"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("audiollm serve: error:") and "missing.yaml" in err and "\n" not in err

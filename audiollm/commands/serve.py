@@ -45,8 +45,11 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..model import load_model
     from ..server.app import create_app
 
     config = config_from_args(args)
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
+    # Loaded before uvicorn starts, so a model that cannot load is a one-line error, not a startup traceback.
+    model = load_model(config.model)
+    uvicorn.run(create_app(config, model), host=config.host, port=config.port, log_level="info")
     return 0
