@@ -5,9 +5,10 @@
 - transformers' ``Qwen2AudioForConditionalGeneration`` at the same dimensions (random weights), frozen audio tower,
   LoRA on the same LLM projections and a trainable projector; it pads every clip to 30 s as Qwen2-Audio does.
 
-A step is: load the batch's audio, build inputs, forward, backward, AdamW step. Each contender runs in its own
-child process (one after another) so peak memory is its own; peak is GPU memory allocated on CUDA, else the
-growth of resident memory over the child's baseline.
+A step is: load the batch's audio, build inputs, forward, backward, AdamW step. Throughput: the three step in turn
+in this one process (so all see the same machine load), samples/s from each one's median step time. Peak memory:
+each runs alone in a child process; on CUDA the GPU memory allocated, on CPU the peak resident memory during its
+steps over the child's resident memory before the model was built (weights, optimizer state, activations).
 
     python bench/train.py [--size small|base] [--batch 4] [--seconds 5] [--steps 8]
 """
@@ -17,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +66,7 @@ def write_clips(root: Path, batch: int, seconds: float) -> Path:
 
 
 class PeakMemory:
-    """Peak GPU memory allocated, or on CPU the peak resident memory during the timed steps (sampled every 20 ms)
+    """Peak GPU memory allocated, or on CPU the peak resident memory during the measured steps (sampled every 20 ms)
     over the child's resident memory before the model was built: weights, optimizer state and activations,
     without the transient copies of model construction."""
 
@@ -95,7 +98,7 @@ class PeakMemory:
         return torch.cuda.max_memory_allocated() if self.cuda else self.peak - self.base
 
 
-def run_audiollm(size: str, manifest: str, steps: int, cached: bool, out: dict) -> None:
+def audiollm_step(size: str, manifest: str, cached: bool) -> tuple[Callable[[], int], int]:
     import torch
 
     from audiollm.data.collate import collate
@@ -106,7 +109,6 @@ def run_audiollm(size: str, manifest: str, steps: int, cached: bool, out: dict) 
     from audiollm.training.config import TrainConfig
 
     torch.manual_seed(0)
-    memory = PeakMemory()
     model = AudioLLM.from_config(model_config(size))
     backend = Backend(model, TrainConfig(micro_batch_size=4, precision="bf16"))
     rows = read_rows([manifest])
@@ -123,11 +125,10 @@ def run_audiollm(size: str, manifest: str, steps: int, cached: bool, out: dict) 
         backend.micro_step(output.loss, boundary=True)
         return int(tokens.input_ids.shape[1])
 
-    width = step()  # warm-up; with the cache this is the first epoch that fills it
-    _timed(step, steps, len(dataset), memory, out, width)
+    return step, len(dataset)
 
 
-def run_qwen2audio(size: str, manifest: str, steps: int, out: dict) -> None:
+def qwen2audio_step(size: str, manifest: str) -> tuple[Callable[[], int], int]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2AudioConfig, Qwen2AudioEncoderConfig, Qwen2AudioForConditionalGeneration, Qwen2Config
@@ -138,7 +139,6 @@ def run_qwen2audio(size: str, manifest: str, steps: int, out: dict) -> None:
     from audiollm.processor import IGNORE_INDEX
 
     torch.manual_seed(0)
-    memory = PeakMemory()
     (d, el, eh, ef), (h, ll, lh, kv, inter) = SIZES[size]
     tokenizer = byte_tokenizer()
     vocab = len(tokenizer) + 1
@@ -193,29 +193,41 @@ def run_qwen2audio(size: str, manifest: str, steps: int, out: dict) -> None:
         optimizer.zero_grad(set_to_none=True)
         return width
 
-    width = step()
-    _timed(step, steps, len(rows), memory, out, width)
+    return step, len(rows)
 
 
-def _timed(step, steps: int, batch: int, memory: PeakMemory, out: dict, width: int) -> None:
+CONTENDERS = ("audiollm, no feature cache", "audiollm, feature cache", "transformers Qwen2Audio")
+
+
+def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
+    """The contender's training step and its batch size; one warm-up step run (it fills the feature cache)."""
+    if name == CONTENDERS[2]:
+        step, batch = qwen2audio_step(size, manifest)
+    else:
+        step, batch = audiollm_step(size, manifest, cached=name == CONTENDERS[1])
+    step()
+    return step, batch
+
+
+def peak_memory(name: str, size: str, manifest: str, out: dict) -> None:
+    memory = PeakMemory()
+    step, _ = build(name, size, manifest)
     memory.start()
-    start = time.perf_counter()
-    for _ in range(steps):
+    for _ in range(2):
         step()
-    elapsed = time.perf_counter() - start
-    out.update(samples_per_s=steps * batch / elapsed, peak_bytes=memory.stop(), sequence=width)
+    out["peak_bytes"] = memory.stop()
 
 
-def _child(target, *args) -> dict:
+def _child_peak(name: str, size: str, manifest: str) -> int:
     context = mp.get_context("spawn")
     with context.Manager() as manager:
         out = manager.dict()
-        process = context.Process(target=target, args=(*args, out))
+        process = context.Process(target=peak_memory, args=(name, size, manifest, out))
         process.start()
         process.join()
         if process.exitcode != 0:
-            raise SystemExit(f"{target.__name__} failed (exit {process.exitcode})")
-        return dict(out)
+            raise SystemExit(f"{name} failed (exit {process.exitcode})")
+        return int(out["peak_bytes"])
 
 
 def main() -> None:
@@ -223,15 +235,21 @@ def main() -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per contender")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         manifest = str(write_clips(Path(tmp), args.batch, args.seconds))
-        results = {
-            "audiollm, no feature cache": _child(run_audiollm, args.size, manifest, args.steps, False),
-            "audiollm, feature cache": _child(run_audiollm, args.size, manifest, args.steps, True),
-            "transformers Qwen2Audio": _child(run_qwen2audio, args.size, manifest, args.steps),
-        }
+        peaks = {name: _child_peak(name, args.size, manifest) for name in CONTENDERS}
+        steps = {name: build(name, args.size, manifest) for name in CONTENDERS}
+        times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+        widths: dict[str, int] = {}
+        for _ in range(args.steps):
+            for name, (step, _) in steps.items():
+                start = time.perf_counter()
+                widths[name] = step()
+                times[name].append(time.perf_counter() - start)
+    results = {name: {"samples_per_s": steps[name][1] / statistics.median(times[name]), "peak_bytes": peaks[name],
+                      "sequence": widths[name]} for name in CONTENDERS}
     print(f"size={args.size} batch={args.batch} clips={args.seconds:g}s steps={args.steps}")
     print(f"{'contender':30} {'samples/s':>10} {'peak MiB':>10} {'seq len':>8}")
     for name, r in results.items():

@@ -57,9 +57,7 @@ class Backend:
     def __init__(self, model: AudioLLM, cfg: TrainConfig):
         self.cfg = cfg
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if not model.config.quantization.load_in_4bit:  # bitsandbytes places 4-bit weights itself
-            model.to(self.device)
-        self.model = model
+        self.model = model.to(self.device)
         self.optimizer, self.scheduler = build_optimizer(model, cfg)
         self.optimizer.zero_grad(set_to_none=True)
 

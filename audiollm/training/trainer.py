@@ -65,7 +65,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             print(f"resuming from {existing[-1]} (step {state.step}, epoch {state.epoch})", flush=True)
         if main:
             out.mkdir(parents=True, exist_ok=True)
-            model.config.to_yaml(out / "config.yaml")
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak)
         dataset.skipped.update(state.skipped)
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
@@ -151,6 +150,7 @@ def _loop(
                 bar.set_postfix(loss=f"{loss_mean:.4f}", lr=f"{backend.lr():.2e}", samples_s=f"{rate:.1f}")
                 window, samples_window, window_start = [], 0, time.perf_counter()
             if dev_rows and (state.step % cfg.eval.every_steps == 0 or state.step == cfg.max_steps):
+                # Every rank scores the same rows (under ZeRO-3 each forward needs all ranks); rank 0 logs.
                 with backend.gather_encoder():
                     scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
                 logger.log(state.step, scores)
