@@ -100,7 +100,8 @@ def test_stage2_starts_from_stage1_and_adds_lora(tmp_path: Path):
     assert not (stage1 / "lora").exists()
 
     stage2 = tmp_path / "stage2"
-    train(load_train_config(TINY_TRAIN, overrides(manifest, stage2, f"model={stage1}", "max_steps=4")))
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, stage2, f"model={stage1}", "max_steps=4")))
+    assert result.cache_misses == 0 and result.cache_hits == 8  # same encoder: stage 1's cached frames are read
     assert (stage2 / "lora").is_dir()
     # Stage 2 begins where stage 1 ended, far below a fresh model's first loss.
     assert losses(stage2)[0] < losses(stage1)[0] - 0.5
@@ -143,7 +144,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path):
     assert proc.wait(timeout=120) == -signal.SIGKILL
     assert not (crashed / "projector.safetensors").exists()  # killed before the end
 
-    resumed = subprocess.run(_cli(*overrides(manifest, crashed, *steps), "--resume"), cwd=ROOT, env=_env(),
+    resumed = subprocess.run(_cli(*overrides(manifest, crashed, *steps), "--resume"), check=False, cwd=ROOT, env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stdout and "(step 40," not in resumed.stdout
@@ -169,4 +170,28 @@ def test_length_grouped_batches_are_deterministic_and_split_evenly_across_ranks(
 
     ranks = [LengthGroupedBatches(lengths, 4, 7, rank=r, world_size=2).epoch(0) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) and all(len(b) == 4 for r in ranks for b in r)
-    assert set(i for r in ranks for b in r for i in b) == set(range(103))
+    assert {i for r in ranks for b in r for i in b} == set(range(103))
+
+
+def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Path):
+    import dataclasses
+
+    from audiollm import AudioLLM
+    from audiollm.data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
+    from tests.conftest import tone
+
+    base = AudioLLM.from_config(tiny_config)
+    reseeded = dataclasses.replace(tiny_config, encoder=dataclasses.replace(
+        tiny_config.encoder, random=dataclasses.replace(tiny_config.encoder.random, seed=1)))
+    padded = dataclasses.replace(tiny_config, encoder=dataclasses.replace(tiny_config.encoder, pad_to_30s=True))
+    ids = {encoder_identity(base), encoder_identity(AudioLLM.from_config(reseeded)),
+           encoder_identity(AudioLLM.from_config(padded))}
+    assert len(ids) == 3
+
+    cache = FeatureCache(tmp_path, encoder_identity(base))
+    encode = CachedEncoder(base, cache)
+    clips = [tone(0.5, 300), tone(0.7, 600)]
+    first = encode(clips)
+    again = encode(clips)
+    assert (cache.misses, cache.hits) == (2, 2)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # read back exactly what the encoder gave

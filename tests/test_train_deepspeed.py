@@ -29,7 +29,7 @@ def _launch(manifest: Path, out: Path, zero: int, *more: str) -> subprocess.Comp
                str(_free_port()), "train/finetune.py", str(TINY_TRAIN),
                *overrides(manifest, out, f"deepspeed=configs/deepspeed/zero{zero}.json", *more)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_two_process_zero2_and_zero3_runs_lower_the_loss_agree_and_resume(tmp_path: Path):

@@ -10,8 +10,8 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import ContextManager
 
 import numpy as np
 import torch

@@ -11,8 +11,9 @@ import json
 import math
 import os
 import socket
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
