@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,8 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No hub, an empty Hugging Face cache and an empty audiollm cache; returns the audiollm cache."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    # huggingface_hub reads its cache location once, when first imported.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
@@ -82,6 +83,16 @@ def test_local_transformers_directory_is_used_as_is(offline: Path, tmp_path: Pat
     assert not offline.exists()  # nothing converted, nothing cached
 
 
+def test_hugging_face_cache_comes_before_the_packs(offline: Path, tmp_path: Path):
+    snapshot = tmp_path / "hf" / "models--openai--whisper-tiny.en" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    assert resolve_model("whisper-tiny.en", kind="whisper") == snapshot
+    assert not offline.exists()  # the pack was not converted
+
+
 def test_models_command(offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["models", "list"]) == 0
     listing = capsys.readouterr().out
@@ -111,16 +122,13 @@ SENTENCES = ("The quick brown fox jumps over the lazy dog.",
 
 @pytest.fixture(scope="module")
 def pack_cache(tmp_path_factory: pytest.TempPathFactory):
-    """A fresh audiollm cache, so that these tests convert the packs themselves; no hub."""
-    saved = {key: os.environ.get(key) for key in ("AUDIOLLM_CACHE", "HF_HUB_OFFLINE", "HF_HUB_CACHE")}
+    """A fresh audiollm cache, so that these tests convert the packs themselves; no hub, an empty HF cache."""
     root = tmp_path_factory.mktemp("packs")
-    os.environ.update(AUDIOLLM_CACHE=str(root / "cache"), HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(root / "hf"))
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIOLLM_CACHE", str(root / "cache"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(root / "hf"))
+        yield root
 
 
 def speech_clips(tmp_path: Path) -> list[Path]:
