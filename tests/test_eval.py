@@ -11,7 +11,7 @@ from audiollm.cli import main
 from audiollm.data.manifest import example_row, read_manifest, write_manifest
 from audiollm.eval.metrics import Tally
 from audiollm.eval.normalize import normalize_answer
-from audiollm.eval.report import compare, read_report, summarize
+from audiollm.eval.report import compare, markdown, read_report, summarize
 from audiollm.eval.runner import Evaluation, RowResult, evaluate
 
 from .conftest import TINY_CONFIG
@@ -64,7 +64,9 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     for entry in tasks.values():
         assert entry["rows"] == 1
         assert all(value is not None and value >= 0 for value in entry["metrics"].values())
-    assert report["overall"]["exact"]["rows"] == 2  # compare + made_up_task
+    assert tasks["compare"]["metrics"].keys() == {"compare"}
+    assert report["overall"]["exact"]["rows"] == 1  # made_up_task falls back to exact/contains
+    assert report["subtasks"] == {}
     assert report["higher_is_better"]["wer"] is False and report["higher_is_better"]["exact"] is True
 
     rows = [json.loads(line) for line in out.with_suffix(".rows.jsonl").read_text().splitlines()]
@@ -75,8 +77,9 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     assert isinstance(first["answer"], str) and set(first["scores"]) == {"wer", "cer"}
     assert rows[4]["audio"][1].endswith("900-0.6s-16000.wav")  # both clips of the compare row
 
-    markdown = out.with_suffix(".md").read_text()
-    assert "| asr | 1 |" in markdown and "3 bad rows excluded" in markdown and "batch_size=3" in markdown and "missing.wav" in markdown
+    written = out.with_suffix(".md").read_text()
+    assert "| asr | 1 |" in written and "3 bad rows excluded" in written
+    assert "batch_size=3" in written and "missing.wav" in written
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote " in capsys.readouterr().out
 
@@ -154,3 +157,37 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
     assert main(["eval", "--model", str(TINY_CONFIG)]) == 2
     assert "--manifest and --out are required" in capsys.readouterr().err
+
+
+def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_model) -> None:
+    """AIR-Bench Foundation and MMAU JSON, through the data importers, are scored as multiple choice per subtask."""
+    from audiollm.data.importers.benchmarks import import_airbench, import_mmau
+
+    clip = wav_file(0.5, 440.0)
+    air_dir = tmp_path / "air" / "Speaker_Gender_Recognition_common_voice"
+    air_dir.mkdir(parents=True)
+    (air_dir / "x.wav").write_bytes(clip.read_bytes())
+    air = tmp_path / "Foundation_meta.json"
+    air.write_text(json.dumps([{
+        "path": "x.wav", "question": "What is the gender of the speaker?", "choice_a": "male", "choice_b": "female",
+        "answer_gt": "female", "task_name": "Speaker_Gender_Recognition", "dataset_name": "common_voice",
+        "uniq_id": 7,
+    }]))
+    mmau = tmp_path / "mmau-test-mini.json"
+    mmau.write_text(json.dumps([
+        {"id": "m1", "audio_id": clip.name, "question": "Which instrument?", "choices": ["Piano", "Violin", "Drums"],
+         "answer": "Violin", "task": "music", "category": "Instrument", "difficulty": "easy"},
+        {"id": "m2", "audio_id": clip.name, "question": "What sound?", "choices": ["Rain", "Dog bark"],
+         "answer": "Rain", "task": "sound", "category": "Event", "difficulty": "easy"},
+    ]))
+    manifests = [import_airbench(air, tmp_path / "air", tmp_path / "m").manifest,
+                 import_mmau(mmau, clip.parent, tmp_path / "m").manifest]
+    examples = [e for path in manifests for e in read_manifest(path)]
+
+    evaluation = evaluate(tiny_model, examples, batch_size=2, max_new_tokens=4)
+    assert evaluation.bad_rows == []  # every "B. option" reference names one of its choices
+    report = summarize(evaluation, "tiny", "benchmarks")
+    assert set(report["tasks"]) == {"mcq"} and report["tasks"]["mcq"]["rows"] == 3
+    assert set(report["subtasks"]) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
+    assert all(entry["metrics"]["choice"] in (0.0, 1.0) for entry in report["subtasks"].values())
+    assert "## Per subtask" in markdown(report) and "| mcq/music | 1 |" in markdown(report)

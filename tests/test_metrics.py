@@ -17,7 +17,9 @@ from audiollm.eval.metrics import (
     edit_distance,
     exact_match,
     keyword_recall,
+    compare_match,
     parse_choice,
+    parse_ordinal,
     parse_yesno,
     rouge_l,
     score_answer,
@@ -124,6 +126,17 @@ def test_yes_no() -> None:
         yesno_match("yes", "a dog")
 
 
+def test_two_clip_answers() -> None:
+    assert parse_ordinal("The second one.") == "second"
+    assert parse_ordinal("1st") == "first"
+    assert parse_ordinal("the first is slower than the second") is None
+    assert compare_match("Second.", "the second").value == 1
+    assert compare_match("the first clip", "the second").value == 0
+    assert compare_match("Yes, they are.", "yes").value == 1  # same-or-not questions are yes/no
+    with pytest.raises(ValueError, match="neither yes/no nor the first/the second"):
+        compare_match("first", "a dog")
+
+
 def test_bleu_hand_worked() -> None:
     assert bleu("a dog barks loudly", "A dog barks loudly.").value == pytest.approx(1.0)
     # Every n-gram matches (smoothed: (0+1)/(0+1) for 4-grams); brevity penalty exp(1 - 4/3).
@@ -150,6 +163,7 @@ def test_task_table() -> None:
     assert task_metrics("asr") == ("wer", "cer")
     assert task_metrics("caption")[0] == "bleu"
     assert task_metrics("made_up_task") == ("exact", "contains")
+    assert task_metrics("compare") == ("compare",) and task_metrics("meter") == ("exact", "contains")
     assert task_metrics(None) == ("exact", "contains")
     assert all(name in METRICS for names in TASK_METRICS.values() for name in names)
     scores = score_answer("key", "It is in C# major.", "C♯ major")

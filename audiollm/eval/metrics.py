@@ -15,6 +15,8 @@ Metrics (fixed, so that scores are reproducible and comparable between runs):
   "dog", "hotdog" does not).
 - ``choice``: multiple choice, answer and reference parsed by :func:`parse_choice`; unparseable is wrong.
 - ``yesno``: answer and reference parsed by :func:`parse_yesno`; unparseable is wrong.
+- ``compare``: two-clip questions: a yes/no reference is scored as ``yesno``, a "the first" / "the second" one by
+  :func:`parse_ordinal`.
 - ``bleu``: sentence BLEU-4 on normalised words, uniform weights, brevity penalty, add-one smoothing of the 2- to
   4-gram precisions (Lin and Och, 2004) so that short captions do not score zero.
 - ``rouge_l``: F1 of the longest common word subsequence.
@@ -190,6 +192,28 @@ def yesno_match(answer: str, reference: str, choices: Sequence[str] | None = Non
     return Tally(float(parse_yesno(answer) == expected), 1)
 
 
+# ---- two clips ---------------------------------------------------------------------------------------------
+
+_ORDINALS = {"first": "first", "1st": "first", "former": "first", "second": "second", "2nd": "second",
+             "latter": "second"}
+
+
+def parse_ordinal(text: str) -> str | None:
+    """``"first"``, ``"second"`` or ``None``: which clip the text names ("The second one." -> second); naming both
+    ("the first is slower than the second") or neither is ``None``."""
+    kinds = {_ORDINALS[t] for t in normalize_answer(text).split() if t in _ORDINALS}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def compare_match(answer: str, reference: str, choices: Sequence[str] | None = None) -> Tally:
+    if parse_yesno(reference) is not None:
+        return yesno_match(answer, reference)
+    expected = parse_ordinal(reference)
+    if expected is None:
+        raise ValueError(f"the reference {reference!r} is neither yes/no nor the first/the second")
+    return Tally(float(parse_ordinal(answer) == expected), 1)
+
+
 # ---- captions ---------------------------------------------------------------------------------------------
 
 
@@ -253,6 +277,7 @@ METRICS: dict[str, Metric] = {
         Metric("contains", True, contains_match),
         Metric("choice", True, choice_match),
         Metric("yesno", True, yesno_match),
+        Metric("compare", True, compare_match),
         Metric("bleu", True, bleu),
         Metric("rouge_l", True, rouge_l),
         Metric("keyword_recall", True, keyword_recall),
@@ -272,9 +297,11 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "key": SHORT_ANSWER,
     "tempo": SHORT_ANSWER,
     "composer": SHORT_ANSWER,
+    "meter": SHORT_ANSWER,
     "spoken_qa": SHORT_ANSWER,
-    "compare": SHORT_ANSWER,
-    # A mixture's reference lists its sources; keyword recall credits each one named.
+    "compare": ("compare",),
+    # Mixture rows either transcribe the speech or name the background sound: keyword recall credits the words
+    # recovered in both kinds.
     "mixture": ("keyword_recall", *SHORT_ANSWER),
     "caption": CAPTION,
     "mcq": ("choice",),

@@ -37,16 +37,11 @@ def summarize(
     ``settings`` (batch size, generation length...) is recorded as given, so that a run can be repeated.
     """
     by_task: dict[str, list[RowResult]] = {}
+    by_subtask: dict[str, list[RowResult]] = {}
     for row in evaluation.rows:
         by_task.setdefault(task_name(row.task), []).append(row)
-    tasks: dict[str, Any] = {}
-    for task, rows in sorted(by_task.items()):
-        names = task_metrics(rows[0].task)
-        tasks[task] = {
-            "rows": len(rows),
-            "headline": names[0],
-            "metrics": {name: _aggregate([row.scores[name] for row in rows]) for name in names},
-        }
+        if row.subtask:
+            by_subtask.setdefault(f"{task_name(row.task)}/{row.subtask}", []).append(row)
     overall: dict[str, Any] = {}
     for name in METRICS:
         tallies = [row.scores[name] for row in evaluation.rows if name in row.scores]
@@ -59,10 +54,23 @@ def summarize(
         "rows": len(evaluation.rows),
         "bad_rows": len(evaluation.bad_rows),
         "bad": [dataclasses.asdict(bad) for bad in evaluation.bad_rows],
-        "tasks": tasks,
+        "tasks": _table(by_task),
+        "subtasks": _table(by_subtask),
         "overall": overall,
         "higher_is_better": {name: METRICS[name].higher_is_better for name in overall},
     }
+
+
+def _table(groups: dict[str, list[RowResult]]) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for key, rows in sorted(groups.items()):
+        names = task_metrics(rows[0].task)
+        table[key] = {
+            "rows": len(rows),
+            "headline": names[0],
+            "metrics": {name: _aggregate([row.scores[name] for row in rows]) for name in names},
+        }
+    return table
 
 
 def row_record(row: RowResult) -> dict[str, Any]:
@@ -70,6 +78,7 @@ def row_record(row: RowResult) -> dict[str, Any]:
         "line": row.line,
         "id": row.id,
         "task": row.task,
+        "subtask": row.subtask,
         "audio": row.audio,
         "prompt": row.prompt,
         "choices": row.choices,
@@ -131,8 +140,22 @@ def _metric_label(name: str) -> str:
     return name if METRICS[name].higher_is_better else f"{name} ↓"
 
 
+def _markdown_table(table: dict[str, Any], first_column: str) -> list[str]:
+    names = [name for name in METRICS if any(name in entry["metrics"] for entry in table.values())]
+    lines = [
+        f"| {first_column} | rows | " + " | ".join(_metric_label(n) for n in names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+    ]
+    for key, entry in table.items():
+        cells = []
+        for name in names:
+            cell = _percent(entry["metrics"][name]) if name in entry["metrics"] else ""
+            cells.append(f"**{cell}**" if name == entry["headline"] else cell)
+        lines.append(f"| {key} | {entry['rows']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
-    names = [name for name in METRICS if any(name in t["metrics"] for t in report["tasks"].values())]
     lines = [
         f"# Evaluation: {report['model']} on {report['manifest']}",
         "",
@@ -143,15 +166,10 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Per task",
         "",
-        "| task | rows | " + " | ".join(_metric_label(n) for n in names) + " |",
-        "|---|---:|" + "---:|" * len(names),
+        *_markdown_table(report["tasks"], "task"),
     ]
-    for task, entry in report["tasks"].items():
-        cells = []
-        for name in names:
-            cell = _percent(entry["metrics"][name]) if name in entry["metrics"] else ""
-            cells.append(f"**{cell}**" if name == entry["headline"] else cell)
-        lines.append(f"| {task} | {entry['rows']} | " + " | ".join(cells) + " |")
+    if report.get("subtasks"):
+        lines += ["", "## Per subtask (the benchmark's own tasks)", "", *_markdown_table(report["subtasks"], "subtask")]
     lines += ["", "## Overall (each metric over every row it scores)", ""]
     lines += ["| metric | rows | score |", "|---|---:|---:|"]
     for name, entry in report["overall"].items():

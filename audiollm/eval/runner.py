@@ -38,6 +38,8 @@ class RowResult:
     answer: str
     choices: list[str] | None
     scores: dict[str, Tally]
+    # The benchmark's own task (``meta.subtask`` from the AIR-Bench and MMAU importers), for per-subtask tables.
+    subtask: str | None = None
 
 
 @dataclasses.dataclass
@@ -119,6 +121,7 @@ def answer_rows(
                         answer=answer,
                         choices=example.choices,
                         scores=score_answer(example.task, answer, example.answer, example.choices),
+                        subtask=str(example.meta["subtask"]) if example.meta.get("subtask") else None,
                     )
                 )
             progress.update(len(batch))
