@@ -63,9 +63,9 @@ requests = st.tuples(known_fields, st.dictionaries(st.text(max_size=8), json_val
 def http() -> Iterator[httpx.Client]:
     config = ServeConfig(model=str(TINY_CONFIG), max_tokens=8, max_audio_seconds=2.0, max_body_mb=0.5,
                          batch_window_ms=0, speech="espeak")
-    with serve_in_thread(create_app(config, AudioLLM.from_config(TINY_CONFIG))) as url:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            yield client
+    with serve_in_thread(create_app(config, AudioLLM.from_config(TINY_CONFIG))) as url, \
+            httpx.Client(base_url=url, timeout=60) as client:
+        yield client
 
 
 def check(reply: httpx.Response) -> None:

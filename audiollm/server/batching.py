@@ -133,7 +133,7 @@ class Batcher:
                         break
                     batch.append(nxt)
                 self._run_batch(batch)
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+            except Exception as exc:  # the worker must outlive any one batch
                 log.exception("the generation worker failed on a batch of %d", len(batch))
                 for failed in batch:
                     self._fail(failed, exc)

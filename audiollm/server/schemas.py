@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,13 +26,13 @@ class AudioPart(BaseModel):
     input_audio: InputAudio
 
 
-Part = Annotated[Union[TextPart, AudioPart], Field(discriminator="type")]
+Part = Annotated[TextPart | AudioPart, Field(discriminator="type")]
 
 
 class ChatMessage(BaseModel):
     # "developer" is OpenAI's newer name for the system role.
     role: Literal["system", "developer", "user", "assistant"]
-    content: Union[str, Annotated[list[Part], Field(min_length=1)]]
+    content: str | Annotated[list[Part], Field(min_length=1)]
 
 
 class AudioOutput(BaseModel):
