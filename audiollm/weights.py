@@ -61,13 +61,14 @@ def resolve_model(name: str, kind: Kind) -> Path:
                        f"{', '.join(ALIASES)}")
 
 
-def from_hub(repo: str) -> tuple[Path | None, str]:
-    """The hub snapshot of ``repo`` (cache first, then network unless ``HF_HUB_OFFLINE``), or why there is none."""
+def from_hub(repo: str, network: bool = True) -> tuple[Path | None, str]:
+    """The hub snapshot of ``repo`` (cache first, then the network unless ``HF_HUB_OFFLINE`` or not ``network``),
+    or why there is none."""
     if repo.count("/") != 1:
         return None, f"{repo!r} is not a Hugging Face repository id"
     from huggingface_hub import snapshot_download
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    offline = not network or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     problem = ""
     for local_only in (True, False) if not offline else (True,):
         try:
@@ -131,16 +132,11 @@ def cached_model(name: str) -> Path | None:
         if is_transformers_dir(path):
             return path
         return local_target(path) if local_target(path).is_dir() else None
-    from huggingface_hub import snapshot_download
-
     from .packs import find_pack, is_installed
 
-    repo = ALIASES.get(name, name)
-    if repo.count("/") == 1:
-        try:
-            return Path(snapshot_download(repo, allow_patterns=HUB_FILES, local_files_only=True))
-        except Exception:  # noqa: BLE001 - not in the Hugging Face cache
-            pass
+    hub_path, _ = from_hub(ALIASES.get(name, name), network=False)
+    if hub_path is not None:
+        return hub_path
     pack = find_pack(name)
     if pack is not None and is_installed(pack) and pack_dir(pack).is_dir():
         return pack_dir(pack)

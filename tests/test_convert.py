@@ -17,8 +17,8 @@ whisper_model = pytest.importorskip("whisper.model")
 ctranslate2 = pytest.importorskip("ctranslate2")
 
 # Tiny widths, but Whisper's real vocabulary and 30 s context, so that the tokenizer and CTranslate2 apply as is.
-DIMS = dict(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=2, n_vocab=51865,
-            n_text_ctx=32, n_text_state=16, n_text_head=2, n_text_layer=2)
+DIMS = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2,
+        "n_vocab": 51865, "n_text_ctx": 32, "n_text_state": 16, "n_text_head": 2, "n_text_layer": 2}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,81 @@ def test_ctranslate2_directory_converts_once(ct2_dir: Path, tmp_path: Path, monk
     assert resolve_model(str(ct2_dir), kind="whisper") == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
     assert WhisperProcessor.from_pretrained(first).tokenizer.decode([50258]) == "<|startoftranscript|>"
+
+
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def write_tiny_gguf(path: Path, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+                    ffn: int = 64) -> None:
+    """A random float32 Llama in GGUF with a byte-level BPE tokenizer (two merges) and a ChatML template."""
+    import gguf
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    tokens = [*bytes_to_unicode().values(), "he", "ll", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(layers)
+    writer.add_context_length(128)
+    writer.add_embedding_length(hidden)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * (len(tokens) - 3) + [3] * 3)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_merges(["h e", "l l"])
+    writer.add_bos_token_id(tokens.index("<|im_start|>"))
+    writer.add_eos_token_id(tokens.index("<|im_end|>"))
+    writer.add_pad_token_id(tokens.index("<|endoftext|>"))
+    writer.add_chat_template(CHATML)
+    rng = np.random.default_rng(0)
+    head_dim = hidden // heads
+    shapes = {"token_embd.weight": (len(tokens), hidden)}
+    for i in range(layers):
+        kv = kv_heads * head_dim
+        shapes |= {f"blk.{i}.attn_q.weight": (hidden, hidden), f"blk.{i}.attn_k.weight": (kv, hidden),
+                   f"blk.{i}.attn_v.weight": (kv, hidden), f"blk.{i}.attn_output.weight": (hidden, hidden),
+                   f"blk.{i}.ffn_gate.weight": (ffn, hidden), f"blk.{i}.ffn_up.weight": (ffn, hidden),
+                   f"blk.{i}.ffn_down.weight": (hidden, ffn), f"blk.{i}.attn_norm.weight": (hidden,),
+                   f"blk.{i}.ffn_norm.weight": (hidden,)}
+    shapes["output_norm.weight"] = (hidden,)
+    for name, shape in shapes.items():
+        writer.add_tensor(name, (1.0 + 0.2 * rng.standard_normal(shape) if len(shape) == 1
+                                 else 0.2 * rng.standard_normal(shape)).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_model_converts_with_its_chat_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "tiny.gguf"
+    write_tiny_gguf(source)
+    path = resolve_model(str(source), kind="llm")
+    assert resolve_model(str(source), kind="llm") == path  # cached
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert tokenizer.chat_template == CHATML
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert tokenizer.convert_ids_to_tokens(tokenizer("hello").input_ids) == ["he", "ll", "o"]
+
+    peer = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=source.name).eval()
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "hello"}], add_generation_prompt=True,
+                                        return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**ids).logits, peer(**ids).logits, rtol=1e-5, atol=1e-5)
+
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(source.read_bytes()[:-5000])
+    with pytest.raises(WeightsError, match="truncated.gguf: truncated or corrupt GGUF"):
+        resolve_model(str(truncated), kind="llm")
 
 
 def test_bad_files_are_named(tmp_path: Path):

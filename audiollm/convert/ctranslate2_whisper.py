@@ -133,7 +133,7 @@ def count_layers(variables: dict[str, torch.Tensor], stack: str) -> int:
 
 
 def convert(parts: Sequence[Path], directory: Path, out: Path) -> None:
-    """Convert a CTranslate2 Whisper model (weights in ``parts``; config and tokenizer in ``directory``) into ``out``."""
+    """Convert a CTranslate2 Whisper model (weights in ``parts``, config and tokenizer in ``directory``) to ``out``."""
     variables = read_model_bin(parts)
     config_file, tokenizer_file = directory / "config.json", directory / "tokenizer.json"
     for needed in (config_file, tokenizer_file):

@@ -30,7 +30,7 @@ def convert(gguf_file: Path, out: Path) -> None:
                                                       dtype=torch.float32)
     except WeightsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the gguf parser fails in many ways on a bad file; name the file
+    except Exception as exc:  # the gguf parser fails in many ways on a bad file; name the file
         raise WeightsError(f"{gguf_file}: unreadable GGUF model ({type(exc).__name__}: {exc})") from exc
     if tokenizer.chat_template is None:
         raise WeightsError(f"{gguf_file}: the GGUF holds no chat template; audiollm needs an instruct/chat model")
@@ -47,7 +47,7 @@ def check_complete(gguf_file: Path) -> None:
 
     try:
         reader = GGUFReader(gguf_file)
-    except Exception as exc:  # noqa: BLE001 - as above
+    except Exception as exc:  # as above
         raise WeightsError(f"{gguf_file}: truncated or corrupt GGUF file ({type(exc).__name__}: {exc})") from exc
     end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
     size = gguf_file.stat().st_size

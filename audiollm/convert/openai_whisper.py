@@ -48,7 +48,7 @@ RENAMES = (
 def read_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - zip/pickle errors of a truncated file come in many types
+    except Exception as exc:  # zip/pickle errors of a truncated file come in many types
         raise WeightsError(f"{path}: truncated or corrupt openai-whisper checkpoint ({type(exc).__name__}: "
                            f"{exc})") from exc
     if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
@@ -121,7 +121,8 @@ def convert(path: Path, out: Path) -> None:
 def tokenizer_non_speech(tokenizer) -> list[int]:
     """Tokens of symbols that are not speech, as openai's ``Tokenizer.non_speech_tokens`` lists them."""
     symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
-    symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+    symbols += ["<<", ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", '("', "((", "))", "(((", ")))", "[[", "]]",
+                "{{", "}}", "♪♪", "♪♪♪"]
     miscellaneous = set("♩♪♫♬♭♮♯")
     result = {tokenizer.encode(" -", add_special_tokens=False)[0], tokenizer.encode(" '", add_special_tokens=False)[0]}
     for symbol in symbols + list(miscellaneous):

@@ -63,7 +63,8 @@ def save_whisper(out: Path, state: dict[str, torch.Tensor], encoder_heads: int, 
                  suppress_tokens: Sequence[int], begin_suppress_tokens: Sequence[int], source: str) -> None:
     """Write a complete transformers Whisper directory from a state dict in transformers names."""
     token_ids = {token: idx for token, idx in tokenizer.get_vocab().items() if token.startswith("<|")}
-    missing = [t for t in (ENDOFTEXT, "<|startoftranscript|>", "<|notimestamps|>", *TASKS.values()) if t not in token_ids]
+    needed = (ENDOFTEXT, "<|startoftranscript|>", "<|notimestamps|>", *TASKS.values())
+    missing = [token for token in needed if token not in token_ids]
     if missing:
         raise WeightsError(f"{source}: the tokenizer lacks Whisper's special tokens {missing}")
     config = whisper_config(state, encoder_heads, decoder_heads, token_ids)
@@ -86,7 +87,7 @@ def whisper_tokenizer(tokenizer_file: Path) -> WhisperTokenizerFast:
     try:
         return WhisperTokenizerFast(tokenizer_file=str(tokenizer_file), unk_token=ENDOFTEXT, bos_token=ENDOFTEXT,
                                     eos_token=ENDOFTEXT, pad_token=ENDOFTEXT)
-    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises its own exception types
+    except Exception as exc:  # the tokenizers library raises its own exception types
         raise WeightsError(f"{tokenizer_file}: not a readable tokenizer ({exc})") from exc
 
 
