@@ -242,9 +242,10 @@ def test_server_stays_up_after_errors(http: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def gated(model: AudioLLM) -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
+def gated() -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
     """A server with an API key and room for one waiting request, whose model waits until released."""
     entered, release = threading.Event(), threading.Event()
+    model = AudioLLM.from_config(TINY_CONFIG)
     real = model.generate_conversations
 
     def held(*args: Any, **kwargs: Any) -> list[str]:
@@ -261,7 +262,6 @@ def gated(model: AudioLLM) -> Iterator[tuple[str, Any, threading.Event, threadin
             yield url, app, entered, release
         finally:
             release.set()
-            del model.generate_conversations
 
 
 def test_spoken_answer_without_a_speech_backend_is_a_4xx(
