@@ -11,7 +11,7 @@ import soundfile as sf
 
 from audiollm.audio import load_audio
 from audiollm.cli import main
-from audiollm.data.importers import import_airbench, import_captions, import_hf, import_librispeech, import_mmau
+from audiollm.data.importers import import_airbench, import_captions, import_hf, import_librispeech
 from audiollm.data.manifest import read_manifest
 
 from .conftest import tone

@@ -7,7 +7,6 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 

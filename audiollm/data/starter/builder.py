@@ -91,6 +91,8 @@ def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
     manifests, counts = _write_manifests(done, out, seed)
     if skipped:
         (out / "skipped.txt").write_text("\n".join(skipped) + "\n", encoding="utf-8")
+    else:
+        (out / "skipped.txt").unlink(missing_ok=True)
     missing = [s for s in sources.values() if not s.available]
     return BuildResult(out, counts, rendered, reused, skipped, missing, time.perf_counter() - started, manifests)
 

@@ -24,11 +24,12 @@ PROMPTS: dict[str, tuple[str, ...]] = {
     "key": ("What key is this music in?", "Name the key of this piece.", "Which key is the music in?"),
     "tempo": ("What is the tempo in beats per minute?", "How fast is this music, in BPM?",
               "Estimate the tempo of the piece (BPM)."),
-    "meter": ("What is the time signature?", "Which meter is this piece in?", "How many beats are in a bar, "
-              "and which note gets the beat? Give the time signature."),
+    "meter": ("What is the time signature?", "Which meter is this piece in?",
+              "How many beats are in a bar? Give the time signature."),
     "composer": ("Who composed this music?", "Which composer wrote this piece?", "Name the composer."),
-    "mixture_speech": ("Transcribe the speech and ignore the background.", "There is a sound behind the voice. "
-                       "What does the voice say?", "Write down the spoken words, not the background."),
+    "mixture_speech": ("Transcribe the speech and ignore the background.",
+                       "There is a sound behind the voice. What does the voice say?",
+                       "Write down the spoken words, not the background."),
     "mixture_background": ("What sound is playing behind the voice?", "Besides the speech, what else do you hear?",
                            "Name the background sound under the speaker."),
 }

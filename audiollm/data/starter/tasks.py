@@ -72,12 +72,12 @@ def compare_row(first: Clip, second: Clip, rng: random.Random) -> dict[str, Any]
                              "Listen to both pieces. Which one has the quicker tempo: first or second?"))
         answer = "the first" if a["tempo"] > b["tempo"] else "the second"
     elif first.family == "sound":
-        prompt = rng.choice(("Are these two sounds the same kind of sound?", "Do both clips contain the same "
-                             "kind of sound? Answer yes or no."))
+        prompt = rng.choice(("Are these two sounds the same kind of sound?",
+                             "Do both clips contain the same kind of sound? Answer yes or no."))
         answer = "yes" if a["category"] == b["category"] else "no"
     else:
-        prompt = rng.choice(("Do the two speakers say the same sentence?", "Is the same sentence spoken in both "
-                             "clips? Answer yes or no."))
+        prompt = rng.choice(("Do the two speakers say the same sentence?",
+                             "Is the same sentence spoken in both clips? Answer yes or no."))
         answer = "yes" if a["text"] == b["text"] else "no"
     meta = {k: [first.meta.get(k), second.meta.get(k)] for k in sorted(set(first.meta) | set(second.meta))}
     return example_row([first.audio, second.audio], prompt, answer, "compare", id=f"{first.id}+{second.id}",

@@ -1,0 +1,71 @@
+"""Is the synthetic speech intelligible? Transcribe a sample per voice with Whisper and score the word error rate."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ...audio import load_audio
+from ..manifest import read_manifest
+
+BATCH = 8
+MAX_TOKENS = 64  # the sentences have at most 16 words; a stuck decoder stops here
+
+
+@dataclass
+class VoiceScore:
+    voice: str
+    errors: int
+    words: int
+    clips: int
+
+    @property
+    def wer(self) -> float:
+        return self.errors / max(1, self.words)
+
+
+def transcription_sample(corpus: Path, per_voice: int) -> list[tuple[str, Path, str]]:
+    """(voice, clip, sentence) for up to ``per_voice`` plain ``asr`` clips of each voice, over all splits."""
+    seen: dict[str, dict[Path, str]] = defaultdict(dict)
+    for split in ("train", "dev", "test"):
+        manifest = corpus / f"{split}.jsonl"
+        if not manifest.is_file():
+            continue
+        for example in read_manifest(manifest):
+            voice = example.meta.get("voice")
+            if example.task == "asr" and isinstance(voice, str) and len(seen[voice]) < per_voice:
+                seen[voice].setdefault(example.audio[0], example.answer)
+    return [(voice, clip, text) for voice in sorted(seen) for clip, text in seen[voice].items()]
+
+
+def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whisper-base",
+                progress: bool = True) -> list[VoiceScore]:
+    """Greedy English transcription with the converted Whisper (``resolve_model``); WER per voice."""
+    import torch
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from ...eval.metrics import word_errors
+    from ...weights import resolve_model
+
+    path = resolve_model(model_name, kind="whisper")
+    model = WhisperForConditionalGeneration.from_pretrained(path).eval()
+    processor = WhisperProcessor.from_pretrained(path)
+    items = list(sample)
+    scores: dict[str, VoiceScore] = {}
+    for start in tqdm(range(0, len(items), BATCH), desc="whisper", unit="batch", disable=not progress):
+        batch = items[start:start + BATCH]
+        features = processor.feature_extractor([load_audio(clip) for _, clip, _ in batch], sampling_rate=16_000,
+                                               return_tensors="pt").input_features
+        with torch.no_grad():
+            generated = model.generate(features, language="en", task="transcribe", max_new_tokens=MAX_TOKENS)
+        for (voice, _, reference), text in zip(batch, processor.batch_decode(generated, skip_special_tokens=True)):
+            tally = word_errors(text, reference)
+            score = scores.setdefault(voice, VoiceScore(voice, 0, 0, 0))
+            score.errors += int(tally.value)
+            score.words += int(tally.count)
+            score.clips += 1
+    return sorted(scores.values(), key=lambda s: s.voice)
