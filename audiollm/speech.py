@@ -157,6 +157,9 @@ class SpeechHead:
 
     def __init__(self, backend: SpeechBackend):
         self.backend = backend
+        # One synthesis at a time: a head is shared by concurrent demo requests, and the backends' phonemizers
+        # (espeak-ng inside piper, for one) keep global state.
+        self._lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
@@ -188,7 +191,8 @@ class SpeechHead:
     def _say(self, text: str) -> Iterator[SpeechChunk]:
         if not any(ch.isalnum() for ch in text):
             return
-        samples = self.backend.synthesize(text.strip())
+        with self._lock:
+            samples = self.backend.synthesize(text.strip())
         if samples.size:
             yield samples, self.sample_rate
 

@@ -36,6 +36,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
+    import torch
+
+    torch.manual_seed(0)  # the same random tiny model, and so the same answers, on every run
     model = AudioLLM.from_config(AudioLLMConfig.from_yaml(TINY_CONFIG))
     demo = build_demo(model, load_speech(), max_seconds=MAX_SECONDS, max_new_tokens=24)
     port = free_port()
