@@ -118,6 +118,16 @@ def test_each_audio_format_is_heard(http: httpx.Client, model: AudioLLM, fmt: st
     assert reply.json()["choices"][0]["message"]["content"] == expected
 
 
+def test_temperature_samples(client: Any) -> None:
+    messages = chat_body()["messages"]
+    greedy = client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=messages)
+    assert greedy.choices[0].message.content == client.chat.completions.create(
+        model="tiny", max_tokens=MAX_TOKENS, messages=messages, temperature=0).choices[0].message.content
+    sampled = {client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=messages,
+                                              temperature=1.5).choices[0].message.content for _ in range(3)}
+    assert sampled - {greedy.choices[0].message.content}, "sampling at temperature 1.5 gave only the greedy answer"
+
+
 def test_streamed_answer_matches_the_whole_answer(client: Any) -> None:
     whole = client.chat.completions.create(model="tiny", max_tokens=8, messages=chat_body()["messages"])
     chunks = list(client.chat.completions.create(model="tiny", max_tokens=8, messages=chat_body()["messages"],
