@@ -24,19 +24,22 @@ def decode_audio(data: bytes, param: str, max_seconds: float) -> np.ndarray:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError, EOFError):
         info = None  # load_audio below names the problem
-    if info is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
-        raise APIError(400, f"{param}: the audio lasts {info.frames / info.samplerate:.1f} s; "
-                            f"the limit is {max_seconds:g} s", param, "audio_too_long")
+    if info is not None and info.samplerate > 0:
+        _check_duration(info.frames / info.samplerate, param, max_seconds)
     try:
         samples = load_audio(data, name=param)
     except AudioError as exc:
         # libsndfile names the in-memory file by its repr, which tells the client nothing.
         message = re.sub(r"Error opening <[^>]*>: ", "", str(exc))
         raise APIError(400, message, param, "invalid_audio") from exc
-    if len(samples) / SAMPLE_RATE > max_seconds:
-        raise APIError(400, f"{param}: the audio lasts {len(samples) / SAMPLE_RATE:.1f} s; "
-                            f"the limit is {max_seconds:g} s", param, "audio_too_long")
+    _check_duration(len(samples) / SAMPLE_RATE, param, max_seconds)
     return samples
+
+
+def _check_duration(seconds: float, param: str, max_seconds: float) -> None:
+    if seconds > max_seconds:
+        raise APIError(400, f"{param}: the audio lasts {seconds:.1f} s; the limit is {max_seconds:g} s", param,
+                       "audio_too_long")
 
 
 def decode_base64(data: str, param: str) -> bytes:
