@@ -73,6 +73,28 @@ def test_openai_checkpoint_gives_the_same_model_and_tokenizer(openai_model, conv
     assert hf.generation_config.no_timestamps_token_id == reference.no_timestamps
 
 
+def test_english_only_checkpoint_decodes_like_openai_whisper(tmp_path: Path):
+    from whisper.decoding import DecodingOptions, decode
+
+    dims = {**DIMS, "n_vocab": 51864}  # the English-only vocabulary: no language or task token in the prompt
+    torch.manual_seed(1)
+    model = whisper_model.Whisper(whisper_model.ModelDimensions(**dims)).eval()
+    for param in model.parameters():
+        torch.nn.init.normal_(param, std=0.2)
+    torch.save({"dims": dims, "model_state_dict": model.state_dict()}, tmp_path / "tiny.en.pt")
+    openai_whisper.convert(tmp_path / "tiny.en.pt", tmp_path / "hf")
+    hf = WhisperForConditionalGeneration.from_pretrained(tmp_path / "hf").eval()
+    assert not hf.generation_config.is_multilingual and not hasattr(hf.generation_config, "lang_to_id")
+
+    mel = torch.randn(1, 80, 3000)
+    expected = decode(model, mel, DecodingOptions(language="en", without_timestamps=True, fp16=False, sample_len=2))
+    with torch.no_grad():
+        out = hf.generate(mel, max_new_tokens=2, return_dict_in_generate=True)
+    # openai's prompt for an English-only model: <|startoftranscript|><|notimestamps|>, then the same first word.
+    # (Later tokens of a random model may be timestamps, which the two libraries suppress differently.)
+    assert out.sequences[0, :3].tolist() == [50257, 50362, expected[0].tokens[0]]
+
+
 def test_ctranslate2_model_converts_back_and_matches_the_peer(converted: Path, ct2_dir: Path, tmp_path: Path):
     ctranslate2_whisper.convert([ct2_dir / "model.bin"], ct2_dir, tmp_path)
     original = WhisperForConditionalGeneration.from_pretrained(converted).state_dict()

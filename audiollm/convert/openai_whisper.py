@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from ..weights import WeightsError
-from .whisper_files import save_whisper
+from .whisper_files import MULTILINGUAL_VOCAB, save_whisper
 
 # openai-whisper's split pattern (whisper/tokenizer.py), which differs from GPT-4's.
 PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-MULTILINGUAL_VOCAB = 51865
 TIMESTAMPS = 1501  # <|0.00|> .. <|30.00|>
 
 # openai-whisper name pieces -> transformers name pieces, applied in order.

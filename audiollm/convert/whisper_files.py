@@ -22,6 +22,7 @@ from transformers.generation import GenerationConfig
 from ..weights import WeightsError
 
 ENDOFTEXT = "<|endoftext|>"
+MULTILINGUAL_VOCAB = 51865  # English-only Whisper models have one token fewer
 # Special tokens that are not languages, in Whisper's vocabulary order after <|endoftext|>.
 TASKS = {"translate": "<|translate|>", "transcribe": "<|transcribe|>"}
 NOT_LANGUAGES = {ENDOFTEXT, "<|startoftranscript|>", *TASKS.values(), "<|startoflm|>", "<|startofprev|>",
@@ -94,9 +95,13 @@ def whisper_tokenizer(tokenizer_file: Path) -> WhisperTokenizerFast:
 def generation_config(config: WhisperConfig, token_ids: dict[str, int],
                       alignment_heads: Sequence[Sequence[int]]) -> GenerationConfig:
     """Whisper's generation settings: languages and tasks by token id, timestamps, suppressed tokens."""
-    languages = {token: idx for token, idx in token_ids.items()
-                 if token not in NOT_LANGUAGES and not token[2:3].isdigit() and idx > token_ids[ENDOFTEXT]}
-    no_timestamps = token_ids["<|notimestamps|>"]
+    settings: dict[str, object] = {}
+    if config.vocab_size >= MULTILINGUAL_VOCAB:
+        # English-only models keep language tokens in their vocabulary but must not be given (or detect) one.
+        languages = {token: idx for token, idx in token_ids.items()
+                     if token not in NOT_LANGUAGES and not token[2:3].isdigit() and idx > token_ids[ENDOFTEXT]}
+        settings["lang_to_id"] = dict(sorted(languages.items(), key=lambda item: item[1]))
+        settings["task_to_id"] = {task: token_ids[token] for task, token in TASKS.items()}
     return GenerationConfig(
         decoder_start_token_id=config.decoder_start_token_id,
         bos_token_id=config.bos_token_id,
@@ -106,11 +111,10 @@ def generation_config(config: WhisperConfig, token_ids: dict[str, int],
         suppress_tokens=list(config.suppress_tokens),
         begin_suppress_tokens=list(config.begin_suppress_tokens),
         alignment_heads=[list(pair) for pair in alignment_heads],
-        is_multilingual=bool(languages),
-        lang_to_id=dict(sorted(languages.items(), key=lambda item: item[1])),
-        task_to_id={task: token_ids[token] for task, token in TASKS.items()},
-        no_timestamps_token_id=no_timestamps,
+        is_multilingual=config.vocab_size >= MULTILINGUAL_VOCAB,
+        no_timestamps_token_id=token_ids["<|notimestamps|>"],
         prev_sot_token_id=token_ids.get("<|startofprev|>"),
         max_initial_timestamp_index=50,
         return_timestamps=False,
+        **settings,
     )
