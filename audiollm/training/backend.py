@@ -208,6 +208,8 @@ class DeepSpeedBackend(Backend):
         self.engine.save_checkpoint(str(path), tag=ENGINE_TAG, save_latest=False, exclude_frozen_parameters=True)
 
     def load_state(self, path: Path) -> None:
+        # DeepSpeed unpickles its files with weights_only=False; ours are read with weights_only=True instead.
+        self.engine.checkpoint_engine.load = _load_weights_only
         loaded, _ = self.engine.load_checkpoint(str(path), tag=ENGINE_TAG, load_module_strict=False)
         if loaded is None:
             raise ValueError(f"{path}: no DeepSpeed engine state to resume from")
@@ -216,6 +218,16 @@ class DeepSpeedBackend(Backend):
         # Without this the process may abort at exit (gloo).
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+
+
+def _load_weights_only(path: str, map_location: Any = None) -> Any:
+    """A DeepSpeed checkpoint file: tensors, numbers, strings and DeepSpeed's three plain record types only."""
+    from deepspeed.runtime.fp16.loss_scaler import LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    with torch.serialization.safe_globals([LossScaler, ZeroStageEnum, fragment_address]):
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def deepspeed_config(cfg: TrainConfig, on_gpu: bool) -> dict[str, Any]:
