@@ -169,8 +169,6 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(http: httpx.Clien
 
 
 def test_spoken_answer(client: Any) -> None:
-    pytest.importorskip("audiollm.speech")
-    pytest.importorskip("espeakng_loader")
     reply = client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=chat_body()["messages"],
                                            modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"})
     message = reply.choices[0].message
@@ -181,8 +179,6 @@ def test_spoken_answer(client: Any) -> None:
 
 
 def test_streamed_spoken_answer(client: Any) -> None:
-    pytest.importorskip("audiollm.speech")
-    pytest.importorskip("espeakng_loader")
     whole = client.chat.completions.create(model="tiny", max_tokens=MAX_TOKENS, messages=chat_body()["messages"])
     chunks = list(client.chat.completions.create(
         model="tiny", max_tokens=MAX_TOKENS, messages=chat_body()["messages"], stream=True,

@@ -32,7 +32,7 @@ def wav(samples: np.ndarray, rate: int) -> bytes:
 
 
 class Speaker:
-    """The speech head, loaded on the first spoken answer; one synthesis at a time (backends keep state)."""
+    """The speech head, loaded on the first spoken answer (it serialises synthesis itself)."""
 
     def __init__(self, backend: str, voice: str | None):
         self.backend = backend
@@ -41,8 +41,6 @@ class Speaker:
         self._lock = threading.Lock()
 
     def load(self) -> Any:
-        if self._head is not None:
-            return self._head  # no lock: a spoken stream holds it for as long as it speaks
         with self._lock:
             if self._head is None:
                 try:
@@ -56,9 +54,7 @@ class Speaker:
 
     def audio_object(self, text: str, fmt: str) -> dict[str, Any]:
         """The whole answer spoken: ``message.audio`` of a chat completion."""
-        head = self.load()
-        with self._lock:
-            samples, rate = head.speak(text)
+        samples, rate = self.load().speak(text)
         data = wav(samples, rate) if fmt == "wav" else pcm16(samples)
         return {"id": f"audio_{uuid.uuid4().hex}", "data": base64.b64encode(data).decode(),
                 "expires_at": int(time.time()) + EXPIRES_S, "transcript": text, "sample_rate": rate}
@@ -74,11 +70,9 @@ class Speaker:
 
         def speak() -> None:
             try:
-                with self._lock:
-                    for samples, rate in head.stream(iter(text_in.get, None)):
-                        delta = {"id": audio_id, "data": base64.b64encode(pcm16(samples)).decode(),
-                                 "sample_rate": rate}
-                        loop.call_soon_threadsafe(audio_out.put_nowait, delta)
+                for samples, rate in head.stream(iter(text_in.get, None)):
+                    delta = {"id": audio_id, "data": base64.b64encode(pcm16(samples)).decode(), "sample_rate": rate}
+                    loop.call_soon_threadsafe(audio_out.put_nowait, delta)
             except Exception as exc:  # noqa: BLE001 - raised in the request's task
                 loop.call_soon_threadsafe(audio_out.put_nowait, exc)
             loop.call_soon_threadsafe(audio_out.put_nowait, None)
