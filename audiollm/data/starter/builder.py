@@ -375,8 +375,9 @@ def _plan_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], senten
         if not voices[split] or not backgrounds[split]:
             continue
         rng = random.Random(f"{seed}:mixtures:{split}")
-        # Sentences after the ones read plainly, so that a mixture is not just a noisy copy of a clean clip.
-        pool = sentences[split][size.speech[i] or 0:] or sentences[split]
+        # Sentences not read plainly come first, so that most mixtures are not noisy copies of a clean clip.
+        plain = size.speech[i] or 0
+        pool = sentences[split][plain:] + sentences[split][:plain]
         for sentence in _take(pool, size.mixtures[i]):
             voice, bed, snr = rng.choice(voices[split]), rng.choice(backgrounds[split]), rng.choice(SNRS_DB)
             ident = f"mixture-{_key(voice.id, sentence, bed.name, str(snr))}"
