@@ -5,6 +5,7 @@ The official ``openai`` client checks the wire format; plain HTTP checks the err
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -23,6 +24,7 @@ import soundfile as sf
 from audiollm.audio import load_audio
 from audiollm.model import AudioLLM
 from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
+from audiollm.server.batching import Batcher
 from audiollm.server.background import serve_in_process, serve_in_thread
 from audiollm.server.settings import ServeConfig
 
@@ -189,6 +191,37 @@ def test_streamed_spoken_answer(client: Any) -> None:
     assert text.strip() == whole.choices[0].message.content
     assert len(pcm) > 2000 and np.abs(np.frombuffer(pcm, "<i2")).max() > 300
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
+def test_a_stream_whose_client_has_left_stops_generating() -> None:
+    model = AudioLLM.from_config(TINY_CONFIG)
+    generated: list[int] = []
+    real = model.llm.generate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        generated.append(out.shape[1])
+        return out
+
+    model.llm.generate = counting  # type: ignore[method-assign]
+    messages = library_messages(tone(1.0), "What?")
+    conv = model.processor.conversation(messages)
+    batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0, max_prompt_tokens=4096)
+
+    async def streams() -> list[str | Any]:
+        gone = batcher.stream(conv, messages, max_tokens=64, temperature=0.0)
+        batcher._queue.queue[0].cancelled.set()  # its client left while it waited in the queue
+        stayed = batcher.stream(conv, messages, max_tokens=64, temperature=0.0)
+        batcher.start()
+        return [item async for item in gone], [item async for item in stayed]
+
+    try:
+        gone, stayed = asyncio.run(streams())
+    finally:
+        batcher.stop()
+    # This prompt's greedy answer runs past 64 tokens: only the stream whose client stayed generated them all.
+    assert generated[1] == 64 and stayed[-1].completion_tokens > 32
+    assert generated[0] <= 2, generated
 
 
 BAD_REQUESTS = [

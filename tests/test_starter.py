@@ -121,3 +121,26 @@ def test_missing_sources_are_named_with_the_command_that_installs_them(tmp_path)
     assert "npm install supersonic-scsynth-samples" in text
     with pytest.raises(ValueError, match="apt-get install -y espeak-ng"):
         build_starter(tmp_path / "out", "small", sources=nothing, progress=False)
+
+
+# Whisper-base on formant and HTS voices: about 20 % WER over a voice's sentences (bench/starter.py); two
+# sentences per voice are noisy, so each voice only has to be heard more right than wrong.
+WER_BOUND = 0.3
+VOICE_WER_BOUND = 0.5
+
+
+@pytest.mark.weights
+def test_whisper_base_transcribes_the_synthetic_speech_at_a_low_wer(corpus):
+    from audiollm.data.starter.intelligibility import transcription_sample, whisper_wer
+
+    # One voice of each engine, two sentences each: every engine is heard, and the test stays short.
+    first_voice: dict[str, str] = {}
+    sample = []
+    for voice, clip, text in transcription_sample(corpus.out, per_voice=2):
+        if first_voice.setdefault(voice.split("/")[0], voice) == voice:
+            sample.append((voice, clip, text))
+    assert len(first_voice) >= 2, first_voice
+    scores = whisper_wer(sample, progress=False)
+    report_text = ", ".join(f"{s.voice} {s.wer:.0%}" for s in scores)
+    assert sum(s.errors for s in scores) <= WER_BOUND * sum(s.words for s in scores), report_text
+    assert all(s.wer <= VOICE_WER_BOUND for s in scores), report_text

@@ -13,6 +13,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
 from ..model import AudioLLM
 from ..processor import Conversation
 from .errors import APIError
@@ -42,6 +45,23 @@ class _Job:
     pieces: asyncio.Queue[Any] | None = None
     cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
     prompt_tokens: int = 0
+
+    def notify(self, callback: Any, *args: Any) -> None:
+        """Run ``callback`` on the request's event loop; once that loop is closed there is no one left to tell."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            self.cancelled.set()
+
+
+class _StopWhenCancelled(StoppingCriteria):
+    """Ends a streamed generation once its client has gone, instead of generating to max_tokens for nobody."""
+
+    def __init__(self, cancelled: threading.Event):
+        self.cancelled = cancelled
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class Batcher:
@@ -189,13 +209,14 @@ class Batcher:
         if not self._admit(job):
             return
         try:
+            stop = StoppingCriteriaList([_StopWhenCancelled(job.cancelled)])
             for piece in self.model.stream(messages=job.messages, max_new_tokens=job.max_tokens,
-                                           temperature=job.temperature):
+                                           temperature=job.temperature, stopping_criteria=stop):
                 pieces.append(piece)
-                job.loop.call_soon_threadsafe(put, piece)
+                job.notify(put, piece)
                 if job.cancelled.is_set():
                     break
-            job.loop.call_soon_threadsafe(put, self._completion(job, "".join(pieces).strip()))
+            job.notify(put, self._completion(job, "".join(pieces).strip()))
         except Exception as exc:  # noqa: BLE001 - raised in the request's task
             self._fail(job, exc)
 
@@ -208,15 +229,15 @@ class Batcher:
     def _resolve(job: _Job, completion: Completion) -> None:
         assert job.future is not None
         future = job.future
-        job.loop.call_soon_threadsafe(lambda: future.done() or future.set_result(completion))
+        job.notify(lambda: future.done() or future.set_result(completion))
 
     @staticmethod
     def _fail(job: _Job, exc: Exception) -> None:
         if not isinstance(exc, (ValueError, APIError)):
             log.error("generation failed: %r", exc)
         if job.pieces is not None:
-            job.loop.call_soon_threadsafe(job.pieces.put_nowait, exc)
+            job.notify(job.pieces.put_nowait, exc)
             return
         assert job.future is not None
         future = job.future
-        job.loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+        job.notify(lambda: future.done() or future.set_exception(exc))
