@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from audiollm.data.starter import build_starter, format_counts
-from audiollm.data.starter.intelligibility import transcription_sample, whisper_wer
+from audiollm.data.starter.intelligibility import format_scores, transcription_sample, whisper_wer
 
 
 def main() -> None:
@@ -25,11 +25,7 @@ def main() -> None:
     print(format_counts(result))
     scores = whisper_wer(transcription_sample(args.out, args.per_voice))
     print(f"\nWhisper-base WER per voice ({args.per_voice} clips per voice at most, Whisper English normaliser)")
-    print(f"{'voice':<34}{'clips':>6}{'words':>7}{'WER':>8}")
-    for s in scores:
-        print(f"{s.voice:<34}{s.clips:>6}{s.words:>7}{s.wer:>8.1%}")
-    errors, words = sum(s.errors for s in scores), sum(s.words for s in scores)
-    print(f"{'all voices':<34}{sum(s.clips for s in scores):>6}{words:>7}{errors / max(1, words):>8.1%}")
+    print(format_scores(scores))
 
 
 if __name__ == "__main__":

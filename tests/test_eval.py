@@ -86,6 +86,22 @@ def test_eval_command_writes_the_report(manifest: Path, tmp_path: Path, capsys: 
     assert "wrote " in capsys.readouterr().out
 
 
+def test_per_task_scores_the_first_rows_of_each_task(tmp_path: Path, wav_file) -> None:
+    clip = str(wav_file(0.5))
+    rows = [example_row(clip, "Is there music?", "yes", "yesno", id=f"yn-{i}") for i in range(3)]
+    rows += [example_row(clip, "Describe it.", "a tone", "caption", id=f"cap-{i}") for i in range(3)]
+    manifest = tmp_path / "many.jsonl"
+    write_manifest(rows[::2] + rows[1::2], manifest)  # yn-0 yn-2 cap-1 yn-1 cap-0 cap-2
+    out = tmp_path / "report.json"
+    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(manifest), "--out", str(out),
+                 "--per-task", "2", "--max-new-tokens", "2"]) == 0
+    report = json.loads(out.read_text())
+    assert report["rows"] == 4 and report["settings"]["per_task"] == 2
+    assert {task: entry["rows"] for task, entry in report["tasks"].items()} == {"yesno": 2, "caption": 2}
+    scored = [json.loads(line)["id"] for line in out.with_suffix(".rows.jsonl").read_text().splitlines()]
+    assert scored == ["yn-0", "yn-2", "cap-1", "cap-0"]  # the first two of each task, in manifest order
+
+
 def _model_with_distinct_answers(examples: list) -> tuple[AudioLLM, list[str]]:
     """A random tiny model whose answers to these rows differ once normalised, so a row mix-up cannot go unseen."""
     for seed in range(20):

@@ -93,6 +93,17 @@ def check_rows(examples: Sequence[Example]) -> tuple[list[Example], list[BadRow]
     return good, bad
 
 
+def first_per_task(examples: Sequence[Example], count: int) -> list[Example]:
+    """The first ``count`` rows of each task, in manifest order: a quick sample that is the same on every run."""
+    taken: dict[str, int] = {}
+    sample: list[Example] = []
+    for example in examples:
+        if taken.get(example.task, 0) < count:
+            taken[example.task] = taken.get(example.task, 0) + 1
+            sample.append(example)
+    return sample
+
+
 def answer_rows(
     model: AudioLLM,
     examples: Sequence[Example],

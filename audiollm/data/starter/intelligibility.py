@@ -69,3 +69,12 @@ def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whis
             score.words += int(tally.count)
             score.clips += 1
     return sorted(scores.values(), key=lambda s: s.voice)
+
+
+def format_scores(scores: list[VoiceScore]) -> str:
+    """A table of clips, words and WER per voice, with the pooled WER of all of them last."""
+    lines = [f"{'voice':<34}{'clips':>6}{'words':>7}{'WER':>8}"]
+    lines += [f"{s.voice:<34}{s.clips:>6}{s.words:>7}{s.wer:>8.1%}" for s in scores]
+    errors, words = sum(s.errors for s in scores), sum(s.words for s in scores)
+    lines.append(f"{'all voices':<34}{sum(s.clips for s in scores):>6}{words:>7}{errors / max(1, words):>8.1%}")
+    return "\n".join(lines)

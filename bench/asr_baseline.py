@@ -1,0 +1,33 @@
+"""Whisper-base's own decoder on a manifest's transcription rows: the WER a released model is held against.
+
+Takes the first N ``asr`` rows in manifest order, the rows ``audiollm eval --per-task N`` scores, and prints the
+WER per voice and overall (Whisper English normaliser, greedy decoding).
+
+    python bench/asr_baseline.py data/starter/test.jsonl [--per-task 64] [--model whisper-base]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audiollm.data.manifest import read_manifest
+from audiollm.data.starter.intelligibility import format_scores, whisper_wer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--per-task", type=int, default=64, help="transcription rows scored (the first N)")
+    parser.add_argument("--model", default="whisper-base")
+    args = parser.parse_args()
+
+    rows = [e for e in read_manifest(args.manifest) if e.task == "asr"][:args.per_task]
+    sample = [(str(e.meta.get("voice", "?")), e.audio[0], e.answer) for e in rows]
+    scores = whisper_wer(sample, args.model)
+    print(f"{args.model} on the first {len(rows)} asr rows of {args.manifest}")
+    print(format_scores(scores))
+
+
+if __name__ == "__main__":
+    main()
