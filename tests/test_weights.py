@@ -216,3 +216,21 @@ def test_base_config_builds_from_the_packs(pack_cache: Path):
     answer = model.generate(audio=tone(1.0), prompt="What do you hear?", max_new_tokens=4)
     assert isinstance(answer, str)
     assert model.tokenizer.chat_template is not None
+
+
+@pytest.mark.weights
+def test_released_default_model_loads_on_the_packs_and_answers(pack_cache: Path):
+    from audiollm import AudioLLM
+    from audiollm.model import RELEASED_DIR
+
+    released = RELEASED_DIR / "default"
+    adapter_bytes = sum(f.stat().st_size for f in released.rglob("*.safetensors"))
+    assert 0 < adapter_bytes <= 25 * 2**20, adapter_bytes
+    model = AudioLLM.from_pretrained("default")
+    assert model.config.encoder.name == "whisper-base" and model.config.llm.name == "smollm2-135m-instruct"
+    # The trained LoRA is in place: its B matrices start at zero, so non-zero ones were read from the release.
+    lora_b = [p for name, p in model.llm.named_parameters() if "lora_B" in name]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)
+    answer = model.generate(audio=ROOT / "examples" / "chord.flac", prompt="Which instrument is playing?",
+                            max_new_tokens=8)
+    assert answer.strip()
