@@ -27,8 +27,9 @@ compare        two clips (``audio`` is a list of two): same sentence? same kind 
 mixture        speech over a background sound at a chosen SNR: transcribe the speech, or name the background
 =============  ==========================================================================================
 
-Splits have no leakage: each sentence, voice, recorded word, sample file, score and instrument belongs to one split
-(the row's ``meta`` names them), so dev and test have voices and instruments never heard in train.
+Splits have no leakage: each sentence, voice, recorded word, sample file and score belongs to one split (the row's
+``meta`` names them), so dev and test have voices never heard in train. A few instruments play only in dev or only
+in test; the others play in every split, on different scores, so that both familiar and unheard ones are tested.
 """
 
 from .builder import SIZES, BuildResult, Size, build_starter, format_counts, plan

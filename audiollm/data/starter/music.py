@@ -31,6 +31,7 @@ INSTRUMENTS = {
 TEMPOS = (60, 72, 84, 96, 108, 120, 132, 144, 160)
 EXCERPT_SECONDS = 20
 TAIL_SECONDS = 2.0  # let the last notes ring out
+MAX_SECONDS = 30.0  # whole bars at a slow tempo can overrun the excerpt; training skips clips over 30 s
 RATE = 16_000
 
 
@@ -89,7 +90,7 @@ def render(score: Score, program: int, tempo: int, soundfont: Path, out: Path) -
     with tempfile.TemporaryDirectory() as scratch:
         midi = Path(scratch) / "score.mid"
         excerpt.write("midi", fp=str(midi))
-        samples = _synthesize(midi, soundfont, seconds + TAIL_SECONDS)
+        samples = _synthesize(midi, soundfont, min(seconds + TAIL_SECONDS, MAX_SECONDS))
     sf.write(out, samples, RATE)
     return Rendering(_key_name(key.tonic.name, key.mode), signature.ratioString, seconds)
 
