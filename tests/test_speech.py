@@ -144,26 +144,14 @@ def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
 @pytest.fixture(scope="module")
 def transcribe():
     """Whisper-base through the project's own weights resolution (offline pack, converted once): (samples, rate) -> text."""
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    from audiollm.audio import load_audio
-    from audiollm.weights import WeightsError, resolve_model
+    from audiollm.data.starter.intelligibility import whisper_transcriber
+    from audiollm.weights import WeightsError
 
     try:
-        path = resolve_model("whisper-base", "whisper")
+        transcriber = whisper_transcriber("whisper-base")
     except WeightsError as exc:
         pytest.skip(str(exc))
-    processor = WhisperProcessor.from_pretrained(path)
-    whisper = WhisperForConditionalGeneration.from_pretrained(path).eval()
-
-    def run(samples: np.ndarray, rate: int) -> str:
-        features = processor(load_audio((samples, rate)), sampling_rate=16_000, return_tensors="pt").input_features
-        with torch.no_grad():
-            ids = whisper.generate(features, language="en", task="transcribe")
-        return processor.batch_decode(ids, skip_special_tokens=True)[0]
-
-    return run
+    return lambda samples, rate: transcriber([(samples, rate)])[0]
 
 
 # Whisper-base hears the neural voices word for word; espeak-ng's formant voice loses a word or two.

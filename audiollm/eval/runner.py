@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,11 +96,11 @@ def check_rows(examples: Sequence[Example]) -> tuple[list[Example], list[BadRow]
 
 def first_per_task(examples: Sequence[Example], count: int) -> list[Example]:
     """The first ``count`` rows of each task, in manifest order: a quick sample that is the same on every run."""
-    taken: dict[str, int] = {}
+    taken: Counter[str] = Counter()
     sample: list[Example] = []
     for example in examples:
-        if taken.get(example.task, 0) < count:
-            taken[example.task] = taken.get(example.task, 0) + 1
+        if taken[example.task] < count:
+            taken[example.task] += 1
             sample.append(example)
     return sample
 

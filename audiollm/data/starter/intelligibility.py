@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ...audio import load_audio
+from ...audio import AudioInput, load_audio
 from ..manifest import read_manifest
 
 BATCH = 8
@@ -42,27 +42,38 @@ def transcription_sample(corpus: Path, per_voice: int) -> list[tuple[str, Path, 
     return [(voice, clip, text) for voice in sorted(seen) for clip, text in seen[voice].items()]
 
 
-def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whisper-base",
-                progress: bool = True) -> list[VoiceScore]:
-    """Greedy English transcription with the converted Whisper (``resolve_model``); WER per voice."""
+def whisper_transcriber(model_name: str = "whisper-base") -> Callable[[Sequence[AudioInput]], list[str]]:
+    """Greedy English transcription with the converted Whisper (``resolve_model``): clips in, texts out."""
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from ...eval.metrics import word_errors
     from ...weights import resolve_model
 
     path = resolve_model(model_name, kind="whisper")
     model = WhisperForConditionalGeneration.from_pretrained(path).eval()
     processor = WhisperProcessor.from_pretrained(path)
+
+    def transcribe(clips: Sequence[AudioInput]) -> list[str]:
+        features = processor.feature_extractor([load_audio(clip) for clip in clips], sampling_rate=16_000,
+                                               return_tensors="pt").input_features
+        with torch.no_grad():
+            generated = model.generate(features, language="en", task="transcribe", max_new_tokens=MAX_TOKENS)
+        return processor.batch_decode(generated, skip_special_tokens=True)
+
+    return transcribe
+
+
+def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whisper-base",
+                progress: bool = True) -> list[VoiceScore]:
+    """WER per voice of :func:`whisper_transcriber`'s transcriptions, in batches."""
+    from ...eval.metrics import word_errors
+
+    transcribe = whisper_transcriber(model_name)
     items = list(sample)
     scores: dict[str, VoiceScore] = {}
     for start in tqdm(range(0, len(items), BATCH), desc="whisper", unit="batch", disable=not progress):
         batch = items[start:start + BATCH]
-        features = processor.feature_extractor([load_audio(clip) for _, clip, _ in batch], sampling_rate=16_000,
-                                               return_tensors="pt").input_features
-        with torch.no_grad():
-            generated = model.generate(features, language="en", task="transcribe", max_new_tokens=MAX_TOKENS)
-        for (voice, _, reference), text in zip(batch, processor.batch_decode(generated, skip_special_tokens=True)):
+        for (voice, _, reference), text in zip(batch, transcribe([clip for _, clip, _ in batch])):
             tally = word_errors(text, reference)
             score = scores.setdefault(voice, VoiceScore(voice, 0, 0, 0))
             score.errors += int(tally.value)
