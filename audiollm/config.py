@@ -26,6 +26,9 @@ class RandomWhisperConfig:
     heads: int = 2
     ffn_dim: int = 128
     seed: int = 0
+    # Weight scale. At Whisper's 0.02 the fixed positional embeddings drown what the clip holds; larger, a test can
+    # ask for frames that tell clips apart one by one.
+    init_std: float = 0.02
 
 
 @dataclasses.dataclass

@@ -22,6 +22,7 @@ def build_whisper_encoder(cfg: EncoderConfig) -> WhisperEncoder:
             decoder_layers=1,
             num_mel_bins=cfg.n_mels,
             max_source_positions=1500,
+            init_std=dims.init_std,
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(dims.seed)

@@ -13,6 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel, TextIteratorStreamer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
 from .audio import AudioInput
 from .config import AudioLLMConfig
 from .encoder import FrozenWhisperEncoder, build_whisper_encoder
@@ -125,8 +126,17 @@ class AudioLLM(nn.Module):
 
     def project_audio(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
+        return torch.cat(self._project_each(encoded))
+
+    def _vocabulary_embeddings(self) -> torch.Tensor:
+        """The LLM's ``(vocab, llm_dim)`` input embeddings, looked up rather than read off the weight so that
+        ZeRO-3, which gathers a module's weights when it is called, hands over the whole matrix."""
+        table = self.llm.get_input_embeddings()
+        return table(torch.arange(table.num_embeddings, device=self.device))
+
+    def _project_each(self, encoded: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         dtype = next(self.projector.parameters()).dtype
-        return torch.cat([self.projector(e.to(self.device, dtype)) for e in encoded])
+        return [self.projector(e.to(self.device, dtype)) for e in encoded]
 
     def encode_audio(self, features: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
         """Frozen-encoder frames for each clip's log-mel windows."""
@@ -150,15 +160,29 @@ class AudioLLM(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         audio_features: Sequence[Sequence[torch.Tensor]] | None = None,
         audio_encoded: Sequence[torch.Tensor] | None = None,
+        align_targets: Sequence[Sequence[int]] | None = None,
     ) -> CausalLMOutputWithPast:
-        """Loss/logits. Give the clips as log-mel windows (``audio_features``) or cached encoder frames."""
+        """Loss/logits. Give the clips as log-mel windows (``audio_features``) or cached encoder frames.
+
+        With ``align_targets`` (one transcript's token ids per clip) no text is read: the loss is the CTC alignment
+        of the clips' audio embeddings to the LLM's vocabulary (:mod:`audiollm.alignment`).
+        """
         if audio_encoded is None and audio_features:
             audio_encoded = self.encode_audio(audio_features)
+        if align_targets is not None:
+            if not audio_encoded:
+                raise ValueError("alignment needs audio: give audio_features or audio_encoded")
+            embeddings = self._vocabulary_embeddings()
+            loss = ctc_alignment_loss(self._project_each(audio_encoded), align_targets, embeddings,
+                                      blank_token_id(self.tokenizer))
+            return CausalLMOutputWithPast(loss=loss)
+        if input_ids is None or attention_mask is None:
+            raise ValueError("forward needs input_ids and attention_mask (or align_targets for alignment)")
         audio_embeds = self.project_audio(audio_encoded) if audio_encoded else None
         embeds = self.embed(input_ids.to(self.device), audio_embeds)
         return self.llm(
@@ -166,6 +190,20 @@ class AudioLLM(nn.Module):
             attention_mask=attention_mask.to(self.device),
             labels=None if labels is None else labels.to(self.device),
         )
+
+    @torch.no_grad()
+    def read_alignment(self, audio_encoded: Sequence[torch.Tensor]) -> list[str]:
+        """What the projector writes for each clip, read greedily against the LLM's vocabulary: after the align
+        stage, a transcript (no LLM layer runs)."""
+        embeddings = self._vocabulary_embeddings()
+        blank = blank_token_id(self.tokenizer)
+        was_training = self.training
+        self.eval()
+        try:
+            projected = self._project_each(audio_encoded)
+        finally:
+            self.train(was_training)
+        return [self.tokenizer.decode(greedy_ctc_ids(e, embeddings, blank)).strip() for e in projected]
 
     # ---- inference ----------------------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
-"""Training-step throughput and peak memory, one run, three contenders on the same batch of clips:
+"""Training-step throughput and peak memory, one run, four contenders on the same batch of clips:
 
 - audiollm without the feature cache (the frozen encoder runs every step),
 - audiollm with the feature cache warm (later epochs and stages: encoder frames read from disk),
+- audiollm's align stage, feature cache warm (projector only, CTC against the LLM's vocabulary, no LLM layer),
 - transformers' ``Qwen2AudioForConditionalGeneration`` at the same dimensions (random weights), frozen audio tower,
   LoRA on the same LLM projections and a trainable projector; it pads every clip to 30 s as Qwen2-Audio does.
 
-A step is: load the batch's audio, build inputs, forward, backward, AdamW step. Throughput: the three step in turn
+A step is: load the batch's audio, build inputs, forward, backward, AdamW step. Throughput: the four step in turn
 in this one process (so all see the same machine load), samples/s from each one's median step time. Peak memory:
 each runs alone in a child process; on CUDA the GPU memory allocated, on CPU the peak resident memory during its
 steps over the child's resident memory before the model was built (weights, optimizer state, activations).
@@ -98,7 +99,7 @@ class PeakMemory:
         return torch.cuda.max_memory_allocated() if self.cuda else self.peak - self.base
 
 
-def audiollm_step(size: str, manifest: str, cached: bool) -> tuple[Callable[[], int], int]:
+def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False) -> tuple[Callable[[], int], int]:
     import torch
 
     from audiollm.data.collate import collate
@@ -109,7 +110,9 @@ def audiollm_step(size: str, manifest: str, cached: bool) -> tuple[Callable[[], 
     from audiollm.training.config import TrainConfig
 
     torch.manual_seed(0)
-    model = AudioLLM.from_config(model_config(size))
+    config = model_config(size)
+    config.lora.enabled = not align
+    model = AudioLLM.from_config(config)
     backend = Backend(model, TrainConfig(micro_batch_size=4, precision="bf16"))
     rows = read_rows([manifest])
     dataset = ManifestDataset(rows, model.processor, 30.0, 1e-4)
@@ -120,10 +123,16 @@ def audiollm_step(size: str, manifest: str, cached: bool) -> tuple[Callable[[], 
         samples = [s for i in range(len(dataset)) if (s := dataset[i]) is not None]
         batch = collate(samples, model.processor)
         tokens = batch.tokens
-        output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                                 labels=tokens.labels, audio_encoded=encode(batch.clips))
+        if align:
+            targets = [model.tokenizer(a, add_special_tokens=False).input_ids for a in batch.answers]
+            output = backend.forward(audio_encoded=encode(batch.clips), align_targets=targets)
+            width = max(model.projector.output_length(len(f)) for f in encode(batch.clips))
+        else:
+            output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
+                                     labels=tokens.labels, audio_encoded=encode(batch.clips))
+            width = int(tokens.input_ids.shape[1])
         backend.micro_step(output.loss, boundary=True)
-        return int(tokens.input_ids.shape[1])
+        return width
 
     return step, len(dataset)
 
@@ -196,7 +205,8 @@ def qwen2audio_step(size: str, manifest: str) -> tuple[Callable[[], int], int]:
     return step, len(rows)
 
 
-CONTENDERS = ("audiollm, no feature cache", "audiollm, feature cache", "transformers Qwen2Audio")
+CONTENDERS = ("audiollm, no feature cache", "audiollm, feature cache", "transformers Qwen2Audio",
+              "audiollm align stage, cache")
 
 
 def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
@@ -204,7 +214,7 @@ def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
     if name == CONTENDERS[2]:
         step, batch = qwen2audio_step(size, manifest)
     else:
-        step, batch = audiollm_step(size, manifest, cached=name == CONTENDERS[1])
+        step, batch = audiollm_step(size, manifest, cached=name != CONTENDERS[0], align=name == CONTENDERS[3])
     step()
     return step, batch
 
@@ -254,13 +264,15 @@ def main() -> None:
     print(f"{'contender':30} {'samples/s':>10} {'peak MiB':>10} {'seq len':>8}")
     for name, r in results.items():
         print(f"{name:30} {r['samples_per_s']:10.2f} {r['peak_bytes'] / 2**20:10.1f} {r['sequence']:8d}")
-    base, cached, qwen = results.values()
+    base, cached, qwen, align = results.values()
     print(f"feature cache vs none:    {cached['samples_per_s'] / base['samples_per_s']:.2f}x samples/s, "
           f"{cached['peak_bytes'] / base['peak_bytes']:.2f}x peak memory")
     print(f"audiollm (cache) vs Qwen2Audio: {cached['samples_per_s'] / qwen['samples_per_s']:.2f}x samples/s, "
           f"{cached['peak_bytes'] / qwen['peak_bytes']:.2f}x peak memory")
     print(f"audiollm (no cache) vs Qwen2Audio: {base['samples_per_s'] / qwen['samples_per_s']:.2f}x samples/s, "
           f"{base['peak_bytes'] / qwen['peak_bytes']:.2f}x peak memory")
+    print(f"align stage vs language-model stage (both cached): {align['samples_per_s'] / cached['samples_per_s']:.2f}x "
+          f"samples/s, {align['peak_bytes'] / cached['peak_bytes']:.2f}x peak memory")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from audiollm.training.config import load_train_config
 from audiollm.training.metrics import read_metrics
 from audiollm.training.trainer import train
 from tests.conftest import ROOT
-from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
+from tests.train_helpers import TINY_TRAIN, TONES, losses, overrides, write_manifest
 
 
 def test_training_lowers_the_loss_and_writes_model_metrics_and_plot(tmp_path: Path):
@@ -107,6 +107,45 @@ def test_stage2_starts_from_stage1_and_adds_lora(tmp_path: Path):
     assert losses(stage2)[0] < losses(stage1)[0] - 0.5
     before, after = load_file(stage1 / "projector.safetensors"), load_file(stage2 / "projector.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_align_stage_teaches_the_projector_to_spell_the_transcripts_and_stage1_builds_on_it(tmp_path: Path):
+    data = tmp_path / "data"
+    write_manifest(data)  # the tone clips
+    rows = [{"audio": f"tone{i}.wav", "prompt": "Transcribe.", "answer": answer, "task": "asr"}
+            for i, (_, answer) in enumerate(TONES)]
+    rows.append({"audio": ["tone0.wav", "tone1.wav"], "prompt": "Which is higher?", "answer": "second"})
+    manifest = data / "align.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    align = tmp_path / "align"
+    # Frames that differ with the pitch at every position (see RandomWhisperConfig.init_std).
+    distinct = "model_overrides=[encoder.random.init_std=0.2]"
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, align, "stage=align", "max_steps=100", distinct,
+                                                           "log_every=10", f"eval.manifest={manifest}",
+                                                           "eval.every_steps=50")))
+    curve = losses(align)
+    assert curve[-1] < curve[0] / 4
+    assert list(result.skipped.values()) == ["the align stage needs one clip per row, this row has 2"]
+    assert not (align / "lora").exists()
+
+    # Scored against the LLM's own embeddings, the projected audio now spells each clip's answer (greedy CTC),
+    # and the dev scores logged beside the loss say so.
+    from audiollm import AudioLLM
+
+    model = AudioLLM.from_pretrained(align)
+    clips = [model.processor.conversation([{"role": "user", "content": [
+        {"type": "audio", "audio": str(data / row["audio"])}]}]).audios[0] for row in rows[:-1]]
+    encoded = model.encode_audio([model.processor.features(clip) for clip in clips])
+    assert model.read_alignment(encoded) == [row["answer"] for row in rows[:-1]]
+    dev = read_metrics(align / "metrics.csv")
+    assert dev["dev/asr/ctc_wer"][-1] == (100, 0.0) and dev["dev/skipped_rows"][-1] == (100, 1.0)
+
+    # Stage 1 (language-model loss) continues from the aligned projector: one step moves each weight by about lr.
+    stage1 = tmp_path / "stage1"
+    train(load_train_config(TINY_TRAIN, overrides(write_manifest(tmp_path / "words"), stage1, f"model={align}",
+                                                  "stage=projector", "max_steps=1")))
+    aligned, continued = load_file(align / "projector.safetensors"), load_file(stage1 / "projector.safetensors")
+    assert max(float((aligned[k] - continued[k]).abs().max()) for k in aligned) < 0.01
 
 
 def test_qlora_training_lowers_the_loss(tmp_path: Path):

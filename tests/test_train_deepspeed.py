@@ -66,3 +66,13 @@ def test_two_process_zero2_and_zero3_runs_lower_the_loss_agree_and_resume(tmp_pa
     answer = AudioLLM.from_pretrained(tmp_path / "zero3").generate(
         audio=str(tmp_path / "data" / "tone1.wav"), prompt="Is the pitch high or low?", max_new_tokens=4)
     assert isinstance(answer, str)
+
+
+def test_zero3_align_stage_lowers_the_ctc_loss(tmp_path: Path):
+    # ZeRO-3 shards the LLM's embedding matrix too; the align stage's CTC scores against all of it.
+    manifest = write_manifest(tmp_path / "data")
+    out = tmp_path / "align"
+    done = _launch(manifest, out, 3, "stage=align", "max_steps=8")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    curve = losses(out)
+    assert len(curve) == 8 and curve[-1] < curve[0] - 0.5

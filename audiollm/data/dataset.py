@@ -22,6 +22,7 @@ class Sample:
     ids: list[int]
     labels: list[int]
     clips: list[np.ndarray]
+    answer: str  # the reference text: what the alignment stage transcribes
 
 
 @dataclasses.dataclass
@@ -68,7 +69,7 @@ class ManifestDataset:
             self.skipped[row.where] = str(exc)
             return None
         assert labels is not None
-        return Sample(row.where, ids, labels, conv.audios)
+        return Sample(row.where, ids, labels, conv.audios, row.example.answer)
 
     def lengths(self) -> list[int]:
         """Approximate token counts from audio headers and text, for length-grouped batching (no decoding)."""

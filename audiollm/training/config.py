@@ -8,8 +8,10 @@ from typing import Literal
 
 from ..config import ConfigError, load_yaml
 
-# What each stage trains; the model config's LoRA switch follows from it.
-STAGE_LORA = {"projector": False, "projector_lora": True}
+# What each stage trains; the model config's LoRA switch follows from it. "align" trains the projector alone with
+# CTC against the LLM's vocabulary on transcription rows (no LLM layer runs); "projector" and "projector_lora" learn
+# the answers with the language-model loss.
+STAGE_LORA = {"align": False, "projector": False, "projector_lora": True}
 
 
 @dataclasses.dataclass
@@ -59,7 +61,7 @@ class TrainConfig:
     # A model config YAML (fresh projector) or a saved model directory (e.g. the previous stage's output).
     model: str = "configs/models/base.yaml"
     model_overrides: list[str] = dataclasses.field(default_factory=list)
-    stage: Literal["projector", "projector_lora"] = "projector"
+    stage: Literal["align", "projector", "projector_lora"] = "projector"
     output_dir: str = "runs/train"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)

@@ -1,8 +1,13 @@
-"""Periodic dev evaluation during training: each task's headline metric (WER for ASR, accuracy otherwise)."""
+"""Periodic dev evaluation during training: each task's headline metric (WER for ASR, accuracy otherwise); in the
+align stage, the WER of what the projector alone writes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+import torch
 
 from ..data.dataset import Row
 from ..model import AudioLLM
@@ -30,4 +35,28 @@ def evaluate_rows(model: AudioLLM, rows: list[Row], batch_size: int, max_new_tok
             totals[key][1] += tally.count
     scores = {key: value / count for key, (value, count) in totals.items() if count}
     scores["dev/skipped_rows"] = float(len(rows) - len(kept))
+    return scores
+
+
+def evaluate_alignment(model: AudioLLM, rows: list[Row], encode: Callable[[list[np.ndarray]], list[torch.Tensor]]
+                       ) -> dict[str, float]:
+    """``{"dev/<task>/ctc_wer": WER}`` of :meth:`AudioLLM.read_alignment` over the rows with one clip."""
+    from ..eval.metrics import word_errors
+
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    skipped = 0
+    for row in rows:
+        try:
+            clips = model.processor.conversation(row.example.prompt_messages).audios
+        except ValueError:
+            clips = []
+        if len(clips) != 1:
+            skipped += 1
+            continue
+        tally = word_errors(model.read_alignment(encode(clips))[0], row.example.answer)
+        key = f"dev/{row.example.task or 'default'}/ctc_wer"
+        totals[key][0] += tally.value
+        totals[key][1] += tally.count
+    scores = {key: value / count for key, (value, count) in totals.items() if count}
+    scores["dev/skipped_rows"] = float(skipped)
     return scores

@@ -25,7 +25,7 @@ from ..processor import AudioProcessor
 from .backend import Backend, build_backend
 from .checkpoint import TrainerState, checkpoints, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .evaluate import evaluate_rows
+from .evaluate import evaluate_alignment, evaluate_rows
 from .metrics import MetricsLogger
 
 REPORT_FILE = "train_report.json"
@@ -47,7 +47,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     rows = [r for r in read_rows(cfg.data.train) if not cfg.data.tasks or r.example.task in cfg.data.tasks]
     if not rows:
         raise ValueError(f"no row of {', '.join(cfg.data.train)} has a task in data.tasks {cfg.data.tasks}")
-    dev_rows = read_rows([cfg.eval.manifest])[: cfg.eval.max_rows] if cfg.eval.manifest else []
+    dev_rows = read_rows([cfg.eval.manifest]) if cfg.eval.manifest else []
+    if cfg.stage == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
+        dev_rows = [r for r in dev_rows if r.example.task in cfg.data.tasks]
+    dev_rows = dev_rows[: cfg.eval.max_rows]
     existing = checkpoints(out)
     if resume and not existing:
         raise FileNotFoundError(f"{out}: no checkpoint to resume from")
@@ -67,6 +70,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             out.mkdir(parents=True, exist_ok=True)
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak)
         dataset.skipped.update(state.skipped)
+        if cfg.stage == "align":
+            # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
+            dataset.skipped.update({r.where: f"the align stage needs one clip per row, this row has "
+                                    f"{len(r.example.audio)}" for r in rows if len(r.example.audio) != 1})
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
                                        backend.world_size)
         cache = None
@@ -128,8 +135,12 @@ def _loop(
             assert batch is not None
             last_good = batch
             tokens = batch.tokens
-            output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                                     labels=tokens.labels, audio_encoded=encode(batch.clips))
+            if cfg.stage == "align":
+                targets = [processor.tokenizer(a, add_special_tokens=False).input_ids for a in batch.answers]
+                output = backend.forward(audio_encoded=encode(batch.clips), align_targets=targets)
+            else:
+                output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
+                                         labels=tokens.labels, audio_encoded=encode(batch.clips))
             micro += 1
             boundary = micro % cfg.grad_accum == 0
             backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
@@ -152,7 +163,10 @@ def _loop(
             if dev_rows and (state.step % cfg.eval.every_steps == 0 or state.step == cfg.max_steps):
                 # Every rank scores the same rows (under ZeRO-3 each forward needs all ranks); rank 0 logs.
                 with backend.gather_encoder():
-                    scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
+                    if cfg.stage == "align":
+                        scores = evaluate_alignment(backend.model, dev_rows, encode)
+                    else:
+                        scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
                 logger.log(state.step, scores)
                 if main:
                     bar.write(f"step {state.step} dev: " + ", ".join(f"{k[4:]}={v:.4g}" for k, v in scores.items()))
