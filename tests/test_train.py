@@ -183,7 +183,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path):
     assert proc.wait(timeout=120) == -signal.SIGKILL
     assert not (crashed / "projector.safetensors").exists()  # killed before the end
 
-    resumed = subprocess.run(_cli(*overrides(manifest, crashed, *steps), "--resume"), check=False, cwd=ROOT, env=_env(),
+    # Overrides may come after the flag as well as before it.
+    resumed = subprocess.run(_cli("--resume", *overrides(manifest, crashed, *steps)), check=False, cwd=ROOT, env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from" in resumed.stdout and "(step 40," not in resumed.stdout
