@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Iterator, Sequence
@@ -197,13 +198,19 @@ class AudioLLM(nn.Module):
         stage, a transcript (no LLM layer runs)."""
         embeddings = self._vocabulary_embeddings()
         blank = blank_token_id(self.tokenizer)
+        with self._evaluating():
+            projected = self._project_each(audio_encoded)
+        return [self.tokenizer.decode(greedy_ctc_ids(e, embeddings, blank)).strip() for e in projected]
+
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode (no dropout) inside, the caller's mode restored after."""
         was_training = self.training
         self.eval()
         try:
-            projected = self._project_each(audio_encoded)
+            yield
         finally:
             self.train(was_training)
-        return [self.tokenizer.decode(greedy_ctc_ids(e, embeddings, blank)).strip() for e in projected]
 
     # ---- inference ----------------------------------------------------------------------------------------
 
@@ -238,17 +245,13 @@ class AudioLLM(nn.Module):
         **kwargs: Any,
     ) -> list[str]:
         """Answer each conversation; left-padded batching gives the same greedy answers as one at a time."""
-        was_training = self.training
-        self.eval()
-        try:
+        with self._evaluating():
             embeds, attention = self._batch(conversations)
             out = self.llm.generate(
                 inputs_embeds=embeds,
                 attention_mask=attention,
                 **self._generation_kwargs(max_new_tokens, temperature, **kwargs),
             )
-        finally:
-            self.train(was_training)
         return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def generate(
@@ -309,15 +312,13 @@ class AudioLLM(nn.Module):
                 errors.append(exc)
                 streamer.end()
 
-        was_training = self.training
-        self.eval()
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        try:
-            yield from (piece for piece in streamer if piece)
-        finally:
-            thread.join()
-            self.train(was_training)
+        with self._evaluating():
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            try:
+                yield from (piece for piece in streamer if piece)
+            finally:
+                thread.join()
         if errors:
             raise errors[0]
 

@@ -108,6 +108,7 @@ def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False) -
     from audiollm.model import AudioLLM
     from audiollm.training.backend import Backend
     from audiollm.training.config import TrainConfig
+    from audiollm.training.trainer import forward_batch
 
     torch.manual_seed(0)
     config = model_config(size)
@@ -122,17 +123,11 @@ def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False) -
     def step() -> int:
         samples = [s for i in range(len(dataset)) if (s := dataset[i]) is not None]
         batch = collate(samples, model.processor)
-        tokens = batch.tokens
-        if align:
-            targets = [model.tokenizer(a, add_special_tokens=False).input_ids for a in batch.answers]
-            output = backend.forward(audio_encoded=encode(batch.clips), align_targets=targets)
-            width = max(model.projector.output_length(len(f)) for f in encode(batch.clips))
-        else:
-            output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                                     labels=tokens.labels, audio_encoded=encode(batch.clips))
-            width = int(tokens.input_ids.shape[1])
+        encoded = encode(batch.clips)
+        output = forward_batch(backend, model.processor, batch, encoded, align)
         backend.micro_step(output.loss, boundary=True)
-        return width
+        # What the step ran over: audio tokens alone when aligning, the whole padded sequence otherwise.
+        return max(model.projector.output_length(len(f)) for f in encoded) if align else batch.tokens.input_ids.shape[1]
 
     return step, len(dataset)
 

@@ -43,20 +43,23 @@ def evaluate_alignment(model: AudioLLM, rows: list[Row], encode: Callable[[list[
     """``{"dev/<task>/ctc_wer": WER}`` of :meth:`AudioLLM.read_alignment` over the rows with one clip."""
     from ..eval.metrics import word_errors
 
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    skipped = 0
+    kept, clips = [], []
     for row in rows:
         try:
-            clips = model.processor.conversation(row.example.prompt_messages).audios
+            audios = model.processor.conversation(row.example.prompt_messages).audios
         except ValueError:
-            clips = []
-        if len(clips) != 1:
-            skipped += 1
             continue
-        tally = word_errors(model.read_alignment(encode(clips))[0], row.example.answer)
-        key = f"dev/{row.example.task or 'default'}/ctc_wer"
+        if len(audios) == 1:
+            kept.append(row.example)
+            clips.append(audios[0])
+    # One read-out for every clip: the vocabulary embeddings are looked up once, not per row.
+    texts = model.read_alignment(encode(clips)) if clips else []
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for example, text in zip(kept, texts):
+        tally = word_errors(text, example.answer)
+        key = f"dev/{example.task or 'default'}/ctc_wer"
         totals[key][0] += tally.value
         totals[key][1] += tally.count
     scores = {key: value / count for key, (value, count) in totals.items() if count}
-    scores["dev/skipped_rows"] = float(skipped)
+    scores["dev/skipped_rows"] = float(len(rows) - len(kept))
     return scores

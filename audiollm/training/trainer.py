@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..cache import cache_root
 from ..data.collate import TrainBatch, collate
@@ -134,13 +135,7 @@ def _loop(
             batch = collate(samples, processor) if samples else last_good
             assert batch is not None
             last_good = batch
-            tokens = batch.tokens
-            if cfg.stage == "align":
-                targets = [processor.tokenizer(a, add_special_tokens=False).input_ids for a in batch.answers]
-                output = backend.forward(audio_encoded=encode(batch.clips), align_targets=targets)
-            else:
-                output = backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                                         labels=tokens.labels, audio_encoded=encode(batch.clips))
+            output = forward_batch(backend, processor, batch, encode(batch.clips), cfg.stage == "align")
             micro += 1
             boundary = micro % cfg.grad_accum == 0
             backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
@@ -182,6 +177,18 @@ def _loop(
             state.epoch, state.batch = state.epoch + 1, 0
     bar.close()
     return loss_mean, samples_total / max(1e-9, time.perf_counter() - started) * backend.world_size
+
+
+def forward_batch(backend: Backend, processor: AudioProcessor, batch: TrainBatch, encoded: list[torch.Tensor],
+                  align: bool) -> CausalLMOutputWithPast:
+    """One micro-batch's loss: the language-model loss on the answers, or (``align``) the CTC alignment of each clip
+    to its answer's tokens."""
+    if align:
+        targets = [processor.tokenizer(a, add_special_tokens=False).input_ids for a in batch.answers]
+        return backend.forward(audio_encoded=encoded, align_targets=targets)
+    tokens = batch.tokens
+    return backend.forward(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, labels=tokens.labels,
+                           audio_encoded=encoded)
 
 
 def _listing(skipped: dict[str, str]) -> str:
