@@ -213,6 +213,22 @@ def test_length_grouped_batches_are_deterministic_and_split_evenly_across_ranks(
     assert {i for r in ranks for b in r for i in b} == set(range(103))
 
 
+def test_task_weights_rebalance_an_epoch_and_name_a_task_no_row_has(tmp_path: Path):
+    # 20 rows of a rare task weighted 4, 400 of a common one weighted 0.25: about 80 and 100 draws an epoch.
+    lengths = [int(x) for x in np.random.default_rng(0).integers(10, 500, size=420)]
+    weights = [4.0] * 20 + [0.25] * 400
+    batches = LengthGroupedBatches(lengths, 8, seed=3, weights=weights)
+    drawn = np.bincount([i for b in batches.epoch(0) for i in b], minlength=420)
+    assert (drawn[:20] == 4).all()
+    assert 70 <= drawn[20:].sum() <= 130 and drawn[20:].max() == 1
+    assert batches.epoch(1) != batches.epoch(0)
+
+    manifest = write_manifest(tmp_path / "data")
+    with pytest.raises(ValueError, match="sound_class"):
+        train(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "data.task_weights.sound_class=4")))
+    assert not (tmp_path / "run").exists()
+
+
 def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Path):
     import dataclasses
 

@@ -20,6 +20,9 @@ class DataConfig:
     train: list[str] = dataclasses.field(default_factory=list)
     # Train only on rows of these tasks (empty: every row), e.g. [asr, caption] for stage 1.
     tasks: list[str] = dataclasses.field(default_factory=list)
+    # How often a task's rows are drawn per epoch (default 1): 5 shows each row five times, 0.25 a random quarter of
+    # them; balances a mix in which some tasks have a hundred times more rows than others.
+    task_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     # Rows with a clip longer than this are skipped (and reported), not truncated.
     max_audio_seconds: float = 30.0
     # Clips whose peak amplitude stays below this are silent: nothing to learn, skipped and reported.
@@ -95,6 +98,9 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     for name in ("max_steps", "micro_batch_size", "grad_accum", "log_every"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{path}: {name} must be at least 1, got {getattr(cfg, name)}")
+    if any(w <= 0 for w in cfg.data.task_weights.values()):
+        raise ConfigError(f"{path}: data.task_weights must be positive (drop a task with data.tasks): "
+                          f"{cfg.data.task_weights}")
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg

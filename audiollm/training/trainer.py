@@ -48,6 +48,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     rows = [r for r in read_rows(cfg.data.train) if not cfg.data.tasks or r.example.task in cfg.data.tasks]
     if not rows:
         raise ValueError(f"no row of {', '.join(cfg.data.train)} has a task in data.tasks {cfg.data.tasks}")
+    unknown = sorted(set(cfg.data.task_weights) - {r.example.task for r in rows})
+    if unknown:
+        raise ValueError(f"data.task_weights names task(s) {', '.join(unknown)} that no training row has")
     dev_rows = read_rows([cfg.eval.manifest]) if cfg.eval.manifest else []
     if cfg.stage == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
         dev_rows = [r for r in dev_rows if r.example.task in cfg.data.tasks]
@@ -75,8 +78,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
             dataset.skipped.update({r.where: f"the align stage needs one clip per row, this row has "
                                     f"{len(r.example.audio)}" for r in rows if len(r.example.audio) != 1})
+        weights = [cfg.data.task_weights.get(r.example.task, 1.0) for r in rows] if cfg.data.task_weights else None
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
-                                       backend.world_size)
+                                       backend.world_size, weights)
         cache = None
         if cfg.data.feature_cache:
             root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else cache_root() / "features"
