@@ -194,6 +194,14 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path):
         for key in want:
             assert torch.equal(want[key], got[key]), f"{name}:{key} differs after resume"
 
+    # Resumed once more at max_steps, it trains nothing, says so and keeps the model (a finished run, or a run
+    # killed after its last checkpoint, can be finalised this way).
+    again = train(load_train_config(TINY_TRAIN, overrides(manifest, crashed, *steps)), resume=True)
+    assert again.steps == 40 and again.loss is None
+    assert json.loads((crashed / "train_report.json").read_text())["loss"] is None
+    want, got = load_file(reference / "projector.safetensors"), load_file(crashed / "projector.safetensors")
+    assert all(torch.equal(want[key], got[key]) for key in want)
+
 
 def test_length_grouped_batches_are_deterministic_and_split_evenly_across_ranks():
     lengths = [int(x) for x in np.random.default_rng(0).integers(10, 500, size=103)]

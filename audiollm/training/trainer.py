@@ -36,8 +36,10 @@ REPORT_FILE = "train_report.json"
 class TrainResult:
     output_dir: Path
     steps: int
-    loss: float  # mean training loss over the last logging window
-    samples_per_second: float
+    # Mean training loss over the last logging window and throughput; None when a resumed run found its checkpoint
+    # already at max_steps and only saved that checkpoint's model.
+    loss: float | None
+    samples_per_second: float | None
     skipped: dict[str, str]  # "manifest:line" -> why the row was not used
     cache_hits: int
     cache_misses: int
@@ -117,8 +119,10 @@ def _loop(
     state: TrainerState,
     dev_rows: list[Row],
     out: Path,
-) -> tuple[float, float]:
+) -> tuple[float | None, float | None]:
     main = backend.rank == 0
+    if state.step >= cfg.max_steps:
+        return None, None
     bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not main, desc="train", dynamic_ncols=True)
     micro = 0
     last_good: TrainBatch | None = None
@@ -202,6 +206,10 @@ def _listing(skipped: dict[str, str]) -> str:
 def _report(result: TrainResult) -> None:
     report = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(result).items()}
     (result.output_dir / REPORT_FILE).write_text(json.dumps(report, indent=1))
+    if result.loss is None or result.samples_per_second is None:
+        print(f"the checkpoint is at step {result.steps}, max_steps: nothing left to train (raise max_steps to go on); "
+              f"its model saved to {result.output_dir}")
+        return
     print(f"trained {result.steps} steps, final loss {result.loss:.4f}, {result.samples_per_second:.1f} samples/s; "
           f"feature cache {result.cache_hits} hits / {result.cache_misses} misses; model saved to {result.output_dir}")
     if result.skipped:
