@@ -54,6 +54,11 @@ class Tally:
         return self.value / self.count if self.count else None
 
 
+def aggregate(tallies: Sequence[Tally]) -> float | None:
+    """Many rows' score pooled (total value over total count); None when no row counted."""
+    return Tally(sum(t.value for t in tallies), sum(t.count for t in tallies)).score
+
+
 @dataclasses.dataclass(frozen=True)
 class Metric:
     name: str

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import atomic_file
-from .metrics import METRICS, Tally, task_metrics
+from .metrics import METRICS, aggregate, task_metrics
 from .runner import Evaluation, RowResult
 
 NO_TASK = "(none)"
@@ -23,10 +23,6 @@ NO_TASK = "(none)"
 
 def task_name(task: str | None) -> str:
     return task or NO_TASK
-
-
-def _aggregate(tallies: Sequence[Tally]) -> float | None:
-    return Tally(sum(t.value for t in tallies), sum(t.count for t in tallies)).score
 
 
 def summarize(
@@ -46,7 +42,7 @@ def summarize(
     for name in METRICS:
         tallies = [row.scores[name] for row in evaluation.rows if name in row.scores]
         if tallies:
-            overall[name] = {"rows": len(tallies), "score": _aggregate(tallies)}
+            overall[name] = {"rows": len(tallies), "score": aggregate(tallies)}
     return {
         "model": model,
         "manifest": manifest,
@@ -68,7 +64,7 @@ def _table(groups: dict[str, list[RowResult]]) -> dict[str, Any]:
         table[key] = {
             "rows": len(rows),
             "headline": names[0],
-            "metrics": {name: _aggregate([row.scores[name] for row in rows]) for name in names},
+            "metrics": {name: aggregate([row.scores[name] for row in rows]) for name in names},
         }
     return table
 

@@ -10,13 +10,12 @@ import numpy as np
 import torch
 
 from ..data.dataset import Row
+from ..eval.metrics import Tally, aggregate, score_answer, task_metrics, word_errors
 from ..model import AudioLLM
 
 
 def evaluate_rows(model: AudioLLM, rows: list[Row], batch_size: int, max_new_tokens: int) -> dict[str, float]:
     """``{"dev/<task>/<metric>": score}`` over rows the model can read (unusable rows are left out and counted)."""
-    from ..eval.metrics import score_answer, task_metrics
-
     convs, kept = [], []
     for row in rows:
         try:
@@ -24,25 +23,19 @@ def evaluate_rows(model: AudioLLM, rows: list[Row], batch_size: int, max_new_tok
             kept.append(row.example)
         except ValueError:
             continue
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    tallies: dict[str, list[Tally]] = defaultdict(list)
     for start in range(0, len(convs), batch_size):
         answers = model.generate_conversations(convs[start : start + batch_size], max_new_tokens=max_new_tokens)
         for example, answer in zip(kept[start : start + batch_size], answers):
             headline = task_metrics(example.task)[0]
             tally = score_answer(example.task, answer, example.answer, example.choices)[headline]
-            key = f"dev/{example.task or 'default'}/{headline}"
-            totals[key][0] += tally.value
-            totals[key][1] += tally.count
-    scores = {key: value / count for key, (value, count) in totals.items() if count}
-    scores["dev/skipped_rows"] = float(len(rows) - len(kept))
-    return scores
+            tallies[f"dev/{example.task or 'default'}/{headline}"].append(tally)
+    return _dev_scores(tallies, len(rows) - len(kept))
 
 
 def evaluate_alignment(model: AudioLLM, rows: list[Row], encode: Callable[[list[np.ndarray]], list[torch.Tensor]]
                        ) -> dict[str, float]:
     """``{"dev/<task>/ctc_wer": WER}`` of :meth:`AudioLLM.read_alignment` over the rows with one clip."""
-    from ..eval.metrics import word_errors
-
     kept, clips = [], []
     for row in rows:
         try:
@@ -54,12 +47,14 @@ def evaluate_alignment(model: AudioLLM, rows: list[Row], encode: Callable[[list[
             clips.append(audios[0])
     # One read-out for every clip: the vocabulary embeddings are looked up once, not per row.
     texts = model.read_alignment(encode(clips)) if clips else []
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    tallies: dict[str, list[Tally]] = defaultdict(list)
     for example, text in zip(kept, texts):
-        tally = word_errors(text, example.answer)
-        key = f"dev/{example.task or 'default'}/ctc_wer"
-        totals[key][0] += tally.value
-        totals[key][1] += tally.count
-    scores = {key: value / count for key, (value, count) in totals.items() if count}
-    scores["dev/skipped_rows"] = float(len(rows) - len(kept))
+        tallies[f"dev/{example.task or 'default'}/ctc_wer"].append(word_errors(text, example.answer))
+    return _dev_scores(tallies, len(rows) - len(kept))
+
+
+def _dev_scores(tallies: dict[str, list[Tally]], skipped: int) -> dict[str, float]:
+    """Each key's pooled score (keys no row counted are left out), and how many dev rows could not be read."""
+    scores = {key: score for key, group in tallies.items() if (score := aggregate(group)) is not None}
+    scores["dev/skipped_rows"] = float(skipped)
     return scores
