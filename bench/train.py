@@ -2,6 +2,7 @@
 
 - audiollm without the feature cache (the frozen encoder runs every step),
 - audiollm with the feature cache warm (later epochs and stages: encoder frames read from disk),
+- the same in bf16 autocast (``precision: bf16``; on a CPU only where it has bf16 instructions, else float32),
 - audiollm's align stage, feature cache warm (projector only, CTC against the LLM's vocabulary, no LLM layer),
 - transformers' ``Qwen2AudioForConditionalGeneration`` at the same dimensions (random weights), frozen audio tower,
   LoRA on the same LLM projections and a trainable projector; it pads every clip to 30 s as Qwen2-Audio does.
@@ -99,7 +100,8 @@ class PeakMemory:
         return torch.cuda.max_memory_allocated() if self.cuda else self.peak - self.base
 
 
-def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False) -> tuple[Callable[[], int], int]:
+def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False,
+                  precision: str = "fp32") -> tuple[Callable[[], int], int]:
     import torch
 
     from audiollm.data.collate import collate
@@ -114,7 +116,7 @@ def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False) -
     config = model_config(size)
     config.lora.enabled = not align
     model = AudioLLM.from_config(config)
-    backend = Backend(model, TrainConfig(micro_batch_size=4, precision="bf16"))
+    backend = Backend(model, TrainConfig(micro_batch_size=4, precision=precision))
     rows = read_rows([manifest])
     dataset = ManifestDataset(rows, model.processor, 30.0, 1e-4)
     cache = FeatureCache(Path(manifest).parent / "features", encoder_identity(model)) if cached else None
@@ -201,7 +203,7 @@ def qwen2audio_step(size: str, manifest: str) -> tuple[Callable[[], int], int]:
 
 
 CONTENDERS = ("audiollm, no feature cache", "audiollm, feature cache", "transformers Qwen2Audio",
-              "audiollm align stage, cache")
+              "audiollm align stage, cache", "audiollm, feature cache, bf16")
 
 
 def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
@@ -209,7 +211,8 @@ def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
     if name == CONTENDERS[2]:
         step, batch = qwen2audio_step(size, manifest)
     else:
-        step, batch = audiollm_step(size, manifest, cached=name != CONTENDERS[0], align=name == CONTENDERS[3])
+        step, batch = audiollm_step(size, manifest, cached=name != CONTENDERS[0], align=name == CONTENDERS[3],
+                                    precision="bf16" if name == CONTENDERS[4] else "fp32")
     step()
     return step, batch
 
@@ -259,7 +262,7 @@ def main() -> None:
     print(f"{'contender':30} {'samples/s':>10} {'peak MiB':>10} {'seq len':>8}")
     for name, r in results.items():
         print(f"{name:30} {r['samples_per_s']:10.2f} {r['peak_bytes'] / 2**20:10.1f} {r['sequence']:8d}")
-    base, cached, qwen, align = results.values()
+    base, cached, qwen, align, bf16 = results.values()
     print(f"feature cache vs none:    {cached['samples_per_s'] / base['samples_per_s']:.2f}x samples/s, "
           f"{cached['peak_bytes'] / base['peak_bytes']:.2f}x peak memory")
     print(f"audiollm (cache) vs Qwen2Audio: {cached['samples_per_s'] / qwen['samples_per_s']:.2f}x samples/s, "
@@ -268,6 +271,8 @@ def main() -> None:
           f"{base['peak_bytes'] / qwen['peak_bytes']:.2f}x peak memory")
     print(f"align stage vs language-model stage (both cached): {align['samples_per_s'] / cached['samples_per_s']:.2f}x "
           f"samples/s, {align['peak_bytes'] / cached['peak_bytes']:.2f}x peak memory")
+    print(f"bf16 vs fp32 (both cached): {bf16['samples_per_s'] / cached['samples_per_s']:.2f}x samples/s, "
+          f"{bf16['peak_bytes'] / cached['peak_bytes']:.2f}x peak memory")
 
 
 if __name__ == "__main__":

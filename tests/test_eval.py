@@ -213,7 +213,7 @@ def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_
     examples = [e for path in manifests for e in read_manifest(path)]
 
     evaluation = evaluate(tiny_model, examples, batch_size=2, max_new_tokens=4)
-    assert evaluation.bad_rows == []  # every "B. option" reference names one of its choices
+    assert evaluation.bad_rows == []  # every "option (B)" reference names one of its choices
     report = summarize(evaluation, "tiny", "benchmarks")
     assert set(report["tasks"]) == {"mcq"} and report["tasks"]["mcq"]["rows"] == 3
     assert set(report["subtasks"]) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}

@@ -122,8 +122,8 @@ def test_airbench_foundation_json(tmp_path):
     result = import_airbench(meta, root, tmp_path / "out")
     rows = _by_id(result.manifest)
     assert set(rows) == {"11", "12"}
-    assert rows["11"].choices == ["male", "female"] and rows["11"].answer == "B. female"
-    assert rows["12"].answer == "C. rain" and "D. a car" in rows["12"].messages[0]["content"][-1]["text"]
+    assert rows["11"].choices == ["male", "female"] and rows["11"].answer == "female (B)"
+    assert rows["12"].answer == "rain (C)" and "D. a car" in rows["12"].messages[0]["content"][-1]["text"]
     assert rows["12"].task == "mcq" and rows["12"].meta["subtask"] == "Sound_AQA"
     assert len(result.skipped) == 2 and "not among the choices" in result.skipped[1]
 
@@ -139,6 +139,6 @@ def test_mmau_test_mini_json(tmp_path):
     assert main(["data", "import", "mmau", str(tmp_path / "mmau-test-mini.json"), "--out",
                  str(tmp_path / "out")]) == 0
     rows = _by_id(tmp_path / "out" / "mmau-test-mini.jsonl")
-    assert list(rows) == ["a1"] and rows["a1"].answer == "B. Violin"
+    assert list(rows) == ["a1"] and rows["a1"].answer == "Violin (B)"
     assert rows["a1"].meta["subtask"] == "music" and rows["a1"].choices[3] == "Drums"
     assert "a2.wav" in (tmp_path / "out" / "mmau-test-mini.skipped.txt").read_text()

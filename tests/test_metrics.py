@@ -84,6 +84,7 @@ def test_exact_and_contains_match() -> None:
         ("(D)", 3),
         ("Dog.", 1),
         ("B. dog", 1),
+        ("hot dog (C)", 2),  # the starter corpus's form: the option, then its letter
         ("Answer: D", 3),
         ("A. dog", 0),  # the letter comes first, even against the text that follows it
         ("It sounds like a hot dog stand", 2),  # "hot dog" contains "dog": the longer option wins
@@ -108,6 +109,7 @@ def test_choice_match_scores_against_the_reference_option() -> None:
     assert choice_match("The answer is (B) dog", "B. dog", CHOICES).value == 1
     assert choice_match("dog", "(B)", CHOICES).value == 1
     assert choice_match("cat", "B. dog", CHOICES).value == 0
+    assert choice_match("bird (D)", "bird (D)", CHOICES).value == 1 and choice_match("cat (A)", "bird (D)", CHOICES).value == 0
     with pytest.raises(ValueError, match="choices"):
         choice_match("b", "B", None)
     with pytest.raises(ValueError, match="names none of the choices"):

@@ -89,8 +89,9 @@ def test_multiple_choice_rows_list_options_in_prompt_and_choices(corpus):
     mcq = [r for r in _rows(corpus.out, "train") if r["task"] == "mcq"]
     assert mcq
     for row in mcq:
-        letter, _, text = row["answer"].partition(". ")
-        assert letter in "ABCD" and row["choices"]["ABCD".index(letter)] == text
+        text, _, label = row["answer"].rpartition(" ")
+        letter = label.strip("()")
+        assert label == f"({letter})" and letter in "ABCD" and row["choices"]["ABCD".index(letter)] == text
         for i, option in enumerate(row["choices"]):
             assert f"{'ABCD'[i]}. {option}" in row["prompt"]
 

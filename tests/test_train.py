@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from audiollm.cli import main as cli_main
 from audiollm.data.sampler import LengthGroupedBatches
+from audiollm.training import backend
 from audiollm.training.config import load_train_config
 from audiollm.training.metrics import read_metrics
 from audiollm.training.trainer import train
@@ -259,3 +260,21 @@ def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Pa
     again = encode(clips)
     assert (cache.misses, cache.hits) == (2, 2)
     assert all(torch.equal(a, b) for a, b in zip(first, again))  # read back exactly what the encoder gave
+
+
+def test_bf16_on_a_cpu_tracks_float32_and_a_cpu_without_bf16_trains_in_float32(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    manifest = write_manifest(tmp_path / "data")
+
+    def curve(name: str, precision: str) -> list[float]:
+        train(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / name, "max_steps=8",
+                                                      f"precision={precision}")))
+        return losses(tmp_path / name)
+
+    fp32, bf16 = curve("fp32", "fp32"), curve("bf16", "bf16")
+    assert bf16[-1] < bf16[0] - 0.3
+    assert all(abs(a - b) < 0.1 * a for a, b in zip(fp32, bf16)), (fp32, bf16)  # bf16 rounding moves it a little
+    if backend.cpu_has_bf16():
+        assert bf16 != fp32  # the products really ran in bf16
+    monkeypatch.setattr(backend, "cpu_has_bf16", lambda: False)
+    assert curve("no-bf16", "bf16") == fp32

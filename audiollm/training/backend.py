@@ -49,6 +49,12 @@ def build_optimizer(model: AudioLLM, cfg: TrainConfig) -> tuple[torch.optim.Opti
     return optimizer, LambdaLR(optimizer, factor)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): elsewhere bf16 autocast is slower than
+    float32, so a CPU without it trains in float32 whatever the config says."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class Backend:
     """Plain PyTorch, one process."""
 
@@ -66,6 +72,8 @@ class Backend:
         if self.device.type == "cuda" and self.cfg.precision != "fp32":
             dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
             return torch.autocast("cuda", dtype=dtype)
+        if self.device.type == "cpu" and self.cfg.precision == "bf16" and cpu_has_bf16():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def forward(self, **inputs: Any) -> CausalLMOutputWithPast:

@@ -75,7 +75,7 @@ class TrainConfig:
     micro_batch_size: int = 8
     grad_accum: int = 1
     seed: int = 0
-    # bf16/fp16 apply on GPU only; CPU runs stay in float32.
+    # Mixed precision on GPU; on a CPU, bf16 autocast where the CPU has bf16 instructions, else float32.
     precision: Literal["fp32", "bf16", "fp16"] = "bf16"
     gradient_checkpointing: bool = False
     # A DeepSpeed JSON (configs/deepspeed/zero{0,2,3}.json); null trains with plain PyTorch in one process.

@@ -1,5 +1,5 @@
 """Multiple-choice benchmarks: AIR-Bench Foundation and MMAU (test-mini) JSON. Rows have task ``mcq``, the options
-in ``choices`` and in the prompt, the answer as "B. option", and the benchmark's own task in ``meta.subtask``."""
+in ``choices`` and in the prompt, the answer as "option (B)", and the benchmark's own task in ``meta.subtask``."""
 
 from __future__ import annotations
 

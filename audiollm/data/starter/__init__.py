@@ -20,8 +20,8 @@ key            the key of the rendered excerpt (e.g. "F major")
 tempo          the tempo it is rendered at (e.g. "96 BPM")
 meter          the time signature (e.g. "3/4")
 composer       the composer's surname (e.g. "Bach")
-mcq            multiple choice A-D: the options are in the prompt and in ``choices``; the answer is the letter
-               and the option text, e.g. "B. French"
+mcq            multiple choice A-D: the options are in the prompt and in ``choices``; the answer is the option
+               text, then its letter, e.g. "French (B)"
 yesno          a yes/no question about the clip; the answer is "yes" or "no"
 compare        two clips (``audio`` is a list of two): same sentence? same kind of sound? which is faster?
 mixture        speech over a background sound at a chosen SNR: transcribe the speech, or name the background

@@ -36,9 +36,14 @@ PROMPTS: dict[str, tuple[str, ...]] = {
 
 
 def multiple_choice(question: str, options: list[str], answer: str) -> tuple[str, str]:
-    """The prompt listing lettered options and the reference "B. option"; ``answer`` must be one of ``options``."""
+    """The prompt listing lettered options and the reference "option (B)"; ``answer`` must be one of ``options``.
+
+    The option comes before its letter so that a small model first says what it heard, copying the option that
+    matches, and then copies that option's letter from the prompt; asked for the letter first, it must match all
+    the options against the audio in the one step that emits the letter, and tends to settle on one letter.
+    """
     if answer not in options:
         raise ValueError(f"the answer {answer!r} is not among the choices {options}")
     listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
     letter = LETTERS[options.index(answer)]
-    return f"{question}\n{listed}\nAnswer with the letter.", f"{letter}. {answer}"
+    return f"{question}\n{listed}\nAnswer with the option, then its letter.", f"{answer} ({letter})"
