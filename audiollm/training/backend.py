@@ -55,6 +55,15 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The dtype a step's products run in under ``precision`` on ``device``; None for float32 (no autocast)."""
+    if device.type == "cuda" and precision != "fp32":
+        return torch.bfloat16 if precision == "bf16" else torch.float16
+    if device.type == "cpu" and precision == "bf16" and cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
 class Backend:
     """Plain PyTorch, one process."""
 
@@ -67,14 +76,12 @@ class Backend:
         self.model = model.to(self.device)
         self.optimizer, self.scheduler = build_optimizer(model, cfg)
         self.optimizer.zero_grad(set_to_none=True)
+        self.autocast_dtype = autocast_dtype(self.device, cfg.precision)
 
     def autocast(self) -> ContextManager[object]:
-        if self.device.type == "cuda" and self.cfg.precision != "fp32":
-            dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        if self.device.type == "cpu" and self.cfg.precision == "bf16" and cpu_has_bf16():
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def forward(self, **inputs: Any) -> CausalLMOutputWithPast:
         with self.autocast():
