@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -202,17 +203,23 @@ def qwen2audio_step(size: str, manifest: str) -> tuple[Callable[[], int], int]:
     return step, len(rows)
 
 
-CONTENDERS = ("audiollm, no feature cache", "audiollm, feature cache", "transformers Qwen2Audio",
-              "audiollm align stage, cache", "audiollm, feature cache, bf16")
+QWEN = "transformers Qwen2Audio"
+# Each audiollm contender's settings for audiollm_step; the printed table follows this order.
+AUDIOLLM: dict[str, dict[str, Any]] = {
+    "audiollm, no feature cache": {"cached": False},
+    "audiollm, feature cache": {"cached": True},
+    "audiollm align stage, cache": {"cached": True, "align": True},
+    "audiollm, feature cache, bf16": {"cached": True, "precision": "bf16"},
+}
+CONTENDERS = (*list(AUDIOLLM)[:2], QWEN, *list(AUDIOLLM)[2:])
 
 
 def build(name: str, size: str, manifest: str) -> tuple[Callable[[], int], int]:
     """The contender's training step and its batch size; one warm-up step run (it fills the feature cache)."""
-    if name == CONTENDERS[2]:
+    if name == QWEN:
         step, batch = qwen2audio_step(size, manifest)
     else:
-        step, batch = audiollm_step(size, manifest, cached=name != CONTENDERS[0], align=name == CONTENDERS[3],
-                                    precision="bf16" if name == CONTENDERS[4] else "fp32")
+        step, batch = audiollm_step(size, manifest, **AUDIOLLM[name])
     step()
     return step, batch
 
