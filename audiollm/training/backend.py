@@ -26,6 +26,7 @@ from .config import TrainConfig
 TRAINABLE_FILE = "trainable.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 ENGINE_TAG = "engine"
+SHARED_MEMORY = Path("/dev/shm")
 
 
 def build_optimizer(model: AudioLLM, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, LambdaLR]:
@@ -233,6 +234,14 @@ class DeepSpeedBackend(Backend):
         # Without this the process may abort at exit (gloo).
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+        _remove_shared_buffer(self.rank)
+
+
+def _remove_shared_buffer(rank: int) -> None:
+    """DeepSpeed maps a 64 MiB buffer per rank in shared memory for all-reduce on CPU and never removes it, so each
+    run would hold on to RAM until reboot. The peers mapped it when the group formed; the name is no longer needed."""
+    where = f"{os.environ.get('MASTER_ADDR', '')}_{os.environ.get('MASTER_PORT', '')}"  # as shm.cpp names it
+    (SHARED_MEMORY / f"deepspeed_allreduce_buffer_{os.getuid()}_{where}_{rank}").unlink(missing_ok=True)
 
 
 def _load_weights_only(path: str, map_location: Any = None) -> Any:
