@@ -85,6 +85,24 @@ def test_full_plan_tests_familiar_and_unheard_instruments():
     assert heard["dev"] - heard["train"], heard
 
 
+def test_wordnet_sentences_are_read_in_train_only_and_leave_dev_and_test_as_they_were():
+    """More sentences to learn from, never one a test row speaks: dev and test plan the same clips without them."""
+    sources = discover()
+    if not all(sources[n].available for n in ("fortunes", "wordnet", "espeak-ng")):
+        pytest.skip("fortunes, wordnet-base or espeak-ng not installed")
+    without = {**sources, "wordnet": dataclasses.replace(sources["wordnet"], available=False)}
+    full = [p.clip for p in plan(SIZES["full"], 0, sources)]
+    fortunes_only = [p.clip for p in plan(SIZES["full"], 0, without)]
+    known = {c.id for c in fortunes_only}
+    usage = [c for c in full if c.id not in known]
+    assert known <= {c.id for c in full}  # an existing corpus keeps every clip it had
+    assert len(usage) == SIZES["full"].usage[0] and {c.split for c in usage} == {"train"}
+    assert all(c.family == "speech" and c.labels["text"] == c.meta["sentence"] for c in usage)
+    held_out = {c.meta["sentence"] for c in full if c.split != "train" and "sentence" in c.meta}
+    assert not held_out & {c.meta["sentence"] for c in usage}
+    assert [c.id for c in full if c.split != "train"] == [c.id for c in fortunes_only if c.split != "train"]
+
+
 def test_multiple_choice_rows_list_options_in_prompt_and_choices(corpus):
     mcq = [r for r in _rows(corpus.out, "train") if r["task"] == "mcq"]
     assert mcq

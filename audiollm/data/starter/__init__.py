@@ -9,7 +9,8 @@ is skipped and listed in ``skipped.txt``.
 Task names (the row's ``task``):
 
 =============  ==========================================================================================
-asr            transcribe synthetic speech (sentences from Debian ``fortunes``) or a spoken question
+asr            transcribe synthetic speech (sentences from Debian ``fortunes``; in train also WordNet's usage
+               examples, from ``wordnet-base``) or a spoken question
 spoken_qa      the question is in the audio (arithmetic, days, months, comparisons); the answer is short
 word           which word (ktuberling) or letter/syllable (klettres) a real speaker says
 language       which language the recorded word is in

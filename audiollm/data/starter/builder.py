@@ -34,6 +34,9 @@ MIN_SECONDS = 0.1
 @dataclass(frozen=True)
 class Size:
     speech: PerSplit
+    # WordNet usage examples read in train only: sentences the model cannot learn by heart, while dev and test stay
+    # the fortune sentences every release is measured on.
+    usage: PerSplit
     pairs: PerSplit  # sentences spoken by a second voice, for same/different comparisons
     questions: PerSplit
     words: PerSplit
@@ -43,9 +46,9 @@ class Size:
 
 
 SIZES = {
-    "small": Size(speech=(40, 8, 8), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8), sounds=(24, 6, 6),
+    "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8), sounds=(24, 6, 6),
                   music=(6, 2, 2), mixtures=(8, 3, 3)),
-    "full": Size(speech=(5000, 600, 600), pairs=(800, 100, 100), questions=(800, 100, 100),
+    "full": Size(speech=(5000, 600, 600), usage=(6000, 0, 0), pairs=(800, 100, 100), questions=(800, 100, 100),
                  words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40),
                  mixtures=(1500, 150, 150)),
 }
@@ -181,9 +184,15 @@ def plan(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
     if sources["fortunes"].available:
         all_sentences = text.fortune_sentences(Path(sources["fortunes"].where))
         sentences = _shuffled(by_split(assign(all_sentences, seed)), seed, "sentences")
+    usage: dict[str, list[str]] = {s: [] for s in SPLITS}
+    if sources["wordnet"].available:
+        fortunes = {s for split in sentences.values() for s in split}
+        examples = [s for s in text.wordnet_examples(Path(sources["wordnet"].where)) if s not in fortunes]
+        usage = _shuffled({"train": examples, "dev": [], "test": []}, seed, "usage")
     backgrounds: dict[str, list[sounds.SoundClip]] = {s: [] for s in SPLITS}
     if any(voices.values()):
-        planned += _plan_speech(size, seed, voices, sentences)
+        planned += _plan_speech(size.speech, size.pairs, f"{seed}:speech", voices, sentences)
+        planned += _plan_speech(size.usage, (0, 0, 0), f"{seed}:usage", voices, usage)
         planned += _plan_questions(size, seed, voices)
     planned += _plan_words(size, seed, sources)
     sound_plan, backgrounds = _plan_sounds(size, seed, sources)
@@ -226,15 +235,16 @@ def _speak(voice: Voice, sentence: str) -> Callable[[Path], dict[str, Any]]:
     return make
 
 
-def _plan_speech(size: Size, seed: int, voices: dict[str, list[Voice]],
+def _plan_speech(counts: PerSplit, pairs: PerSplit, rng_name: str, voices: dict[str, list[Voice]],
                  sentences: dict[str, list[str]]) -> list[Planned]:
+    """Each chosen sentence read by one voice of its split; the first ``pairs`` of them by a second voice too."""
     planned = []
     for i, split in enumerate(SPLITS):
         if not voices[split]:
             continue
-        rng = random.Random(f"{seed}:speech:{split}")
-        chosen = _take(sentences[split], size.speech[i])
-        n_pairs = min(size.pairs[i] or len(chosen), len(chosen)) if len(voices[split]) > 1 else 0
+        rng = random.Random(f"{rng_name}:{split}")
+        chosen = _take(sentences[split], counts[i])
+        n_pairs = len(_take(chosen, pairs[i])) if len(voices[split]) > 1 else 0
         for j, sentence in enumerate(chosen):
             picked = rng.sample(voices[split], 2 if j < n_pairs else 1)
             for voice in picked:

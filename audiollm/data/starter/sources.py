@@ -9,6 +9,7 @@ from pathlib import Path
 
 # Where the Debian packages put their data (the paths are fixed by the packages).
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
+WORDNET_DIR = Path("/usr/share/wordnet")
 KTUBERLING_DIR = Path("/usr/share/ktuberling/sounds")
 KLETTRES_DIR = Path("/usr/share/klettres")
 SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
@@ -63,6 +64,7 @@ def discover() -> dict[str, Source]:
     apt = "apt-get install -y "
     checks = [
         ("fortunes", "text", apt + "fortunes", _directory(FORTUNES_DIR)),
+        ("wordnet", "text", apt + "wordnet-base", _directory(WORDNET_DIR)),
         ("espeak-ng", "speech", apt + "espeak-ng", _program("espeak-ng")),
         ("flite", "speech", apt + "flite", _program("flite")),
         ("festival", "speech", apt + "festival festvox-us-slt-hts", _program("text2wave")),

@@ -1,4 +1,5 @@
-"""English sentences for the voices to read (from Debian's ``fortunes``) and spoken questions with short answers."""
+"""English sentences for the voices to read (from Debian's ``fortunes`` and ``wordnet-base``) and spoken questions
+with short answers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ FORTUNE_FILES = ("fortunes", "wisdom", "literature", "people", "science", "educa
 MIN_WORDS, MAX_WORDS = 5, 16
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLEAN = re.compile(r"^[A-Z][A-Za-z ,;:'\-]*[A-Za-z][.!?]$")
+_QUOTED = re.compile(r'"([^"]+)"')
+WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -32,6 +35,30 @@ def fortune_sentences(directory: Path) -> list[str]:
                              line.strip().startswith("--") and not line.startswith(("\t", "    ")))
             for sentence in _SENTENCE_END.split(prose):
                 sentence = re.sub(r"\s+", " ", sentence.strip())
+                if _CLEAN.match(sentence) and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS:
+                    found.add(sentence)
+    return sorted(found)
+
+
+def wordnet_examples(directory: Path) -> list[str]:
+    """WordNet's usage examples (the quoted phrases in its glosses) of 5-16 words, as sentences, in a stable order.
+
+    Everyday English written by lexicographers: tens of thousands of sentences where the fortune files give a few
+    thousand. Lines that start with spaces are the licence header.
+    """
+    found: set[str] = set()
+    for name in WORDNET_FILES:
+        path = directory / name
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if line.startswith(" ") or "| " not in line:
+                continue
+            for example in _QUOTED.findall(line.split("| ", 1)[1]):
+                sentence = re.sub(r"\s+", " ", example.strip())
+                sentence = sentence[:1].upper() + sentence[1:]
+                if sentence and sentence[-1] not in ".!?":
+                    sentence += "."
                 if _CLEAN.match(sentence) and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS:
                     found.add(sentence)
     return sorted(found)
