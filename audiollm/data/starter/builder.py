@@ -46,8 +46,8 @@ class Size:
 
 
 SIZES = {
-    "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8), sounds=(24, 6, 6),
-                  music=(6, 2, 2), mixtures=(8, 3, 3)),
+    "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8),
+                  sounds=(24, 6, 6), music=(6, 2, 2), mixtures=(8, 3, 3)),
     "full": Size(speech=(5000, 600, 600), usage=(6000, 0, 0), pairs=(800, 100, 100), questions=(800, 100, 100),
                  words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40),
                  mixtures=(1500, 150, 150)),
