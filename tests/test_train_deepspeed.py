@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from audiollm.training.backend import SHARED_MEMORY
 from tests.conftest import ROOT
 from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
 
@@ -33,7 +34,7 @@ def _launch(manifest: Path, out: Path, zero: int, *more: str) -> subprocess.Comp
 
 
 def _shared_buffers() -> set[str]:
-    return {p.name for p in Path("/dev/shm").glob("deepspeed_allreduce_buffer_*")}
+    return {p.name for p in SHARED_MEMORY.glob("deepspeed_allreduce_buffer_*")}
 
 
 def test_two_process_zero2_and_zero3_runs_lower_the_loss_agree_and_resume(tmp_path: Path):

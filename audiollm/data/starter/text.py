@@ -34,8 +34,8 @@ def fortune_sentences(directory: Path) -> list[str]:
             prose = " ".join(line.strip() for line in entry.splitlines() if line.strip() and not
                              line.strip().startswith("--") and not line.startswith(("\t", "    ")))
             for sentence in _SENTENCE_END.split(prose):
-                sentence = re.sub(r"\s+", " ", sentence.strip())
-                if _CLEAN.match(sentence) and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS:
+                sentence = _one_line(sentence)
+                if _speakable(sentence):
                     found.add(sentence)
     return sorted(found)
 
@@ -55,13 +55,22 @@ def wordnet_examples(directory: Path) -> list[str]:
             if line.startswith(" ") or "| " not in line:
                 continue
             for example in _QUOTED.findall(line.split("| ", 1)[1]):
-                sentence = re.sub(r"\s+", " ", example.strip())
+                sentence = _one_line(example)
                 sentence = sentence[:1].upper() + sentence[1:]
                 if sentence and sentence[-1] not in ".!?":
                     sentence += "."
-                if _CLEAN.match(sentence) and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS:
+                if _speakable(sentence):
                     found.add(sentence)
     return sorted(found)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip())
+
+
+def _speakable(sentence: str) -> bool:
+    """Plain prose a voice reads cleanly: a capital, letters and light punctuation, a full stop; 5-16 words."""
+    return bool(_CLEAN.match(sentence)) and MIN_WORDS <= len(sentence.split()) <= MAX_WORDS
 
 
 def spoken_questions(count: int, seed: int) -> list[tuple[str, str]]:
