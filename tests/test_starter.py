@@ -103,6 +103,26 @@ def test_wordnet_sentences_are_read_in_train_only_and_leave_dev_and_test_as_they
     assert [c.id for c in full if c.split != "train"] == [c.id for c in fortunes_only if c.split != "train"]
 
 
+def test_train_scores_are_rendered_by_several_instruments_and_dev_and_test_stay_as_they_were():
+    """Naming an instrument must rest on its timbre: each train score sounds in three, each test score in one."""
+    sources = discover()
+    if not all(sources[n].available for n in ("music21", "fluidsynth", "soundfont")):
+        pytest.skip("music sources not installed")
+    once = dataclasses.replace(SIZES["full"], renderings=(1, 1, 1))
+    full = [p.clip for p in plan(SIZES["full"], 0, sources) if p.clip.family == "music"]
+    single = [p.clip for p in plan(once, 0, sources) if p.clip.family == "music"]
+    assert {c.id for c in single} <= {c.id for c in full}  # an existing corpus keeps every clip it had
+    assert [c.id for c in full if c.split != "train"] == [c.id for c in single if c.split != "train"]
+    by_score: dict[str, set[str]] = defaultdict(set)
+    for clip in full:
+        if clip.split == "train":
+            by_score[clip.meta["score"]].add(clip.labels["instrument"])
+    assert len(by_score) == SIZES["full"].music[0]
+    assert all(len(heard) == SIZES["full"].renderings[0] for heard in by_score.values())
+    heard_in_train = set().union(*by_score.values())
+    assert {c.labels["instrument"] for c in single if c.split == "train"} == heard_in_train  # none held out leaks in
+
+
 def test_multiple_choice_rows_list_options_in_prompt_and_choices(corpus):
     mcq = [r for r in _rows(corpus.out, "train") if r["task"] == "mcq"]
     assert mcq

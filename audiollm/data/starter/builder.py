@@ -42,14 +42,17 @@ class Size:
     words: PerSplit
     sounds: PerSplit
     music: PerSplit
+    # Instruments each score is rendered with: more than one in train makes the timbre, not the score, tell the
+    # instrument apart; dev and test keep one.
+    renderings: PerSplit
     mixtures: PerSplit
 
 
 SIZES = {
     "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8),
-                  sounds=(24, 6, 6), music=(6, 2, 2), mixtures=(8, 3, 3)),
+                  sounds=(24, 6, 6), music=(6, 2, 2), renderings=(1, 1, 1), mixtures=(8, 3, 3)),
     "full": Size(speech=(5000, 600, 600), usage=(6000, 0, 0), pairs=(800, 100, 100), questions=(800, 100, 100),
-                 words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40),
+                 words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40), renderings=(3, 1, 1),
                  mixtures=(1500, 150, 150)),
 }
 
@@ -347,9 +350,16 @@ def _plan_music(size: Size, seed: int, sources: dict[str, Source]) -> list[Plann
     planned = []
     for i, split in enumerate(SPLITS):
         rng = random.Random(f"{seed}:music:{split}")
+        picks: list[tuple[music.Score, str, int, Path]] = []
         for score in _balanced([scores[n] for n in groups[split]], size.music[i]):
             instrument, tempo = rng.choice(instruments[split]), rng.choice(music.TEMPOS)
-            soundfont = rng.choice(soundfonts)
+            picks.append((score, instrument, tempo, rng.choice(soundfonts)))
+        # Further renderings draw from a generator of their own, so the first ones keep their clips.
+        more = random.Random(f"{seed}:renderings:{split}")
+        for score, first, _, _ in list(picks):
+            for instrument in more.sample([x for x in instruments[split] if x != first], size.renderings[i] - 1):
+                picks.append((score, instrument, more.choice(music.TEMPOS), more.choice(soundfonts)))
+        for score, instrument, tempo, soundfont in picks:
             ident = f"music-{_key(score.name, instrument, str(tempo))}"
             surname, full = music.COMPOSERS[score.composer]
             clip = Clip(ident, "music", f"audio/music/{ident}.wav", split,
