@@ -31,7 +31,8 @@ mixture        speech over a background sound at a chosen SNR: transcribe the sp
 Splits have no leakage: each sentence, voice, recorded word, sample file and score belongs to one split (the row's
 ``meta`` names them), so dev and test have voices never heard in train. A few instruments play only in dev or only
 in test; the others play in every split, on different scores, so that both familiar and unheard ones are tested.
-In train each score is rendered by three instruments, so that the timbre, not the tune, names the instrument.
+In ``full``, each train score is rendered by three instruments, so that the timbre, not the tune, names the
+instrument.
 """
 
 from .builder import SIZES, BuildResult, Size, build_starter, format_counts, plan
