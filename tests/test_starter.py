@@ -103,6 +103,25 @@ def test_wordnet_sentences_are_read_in_train_only_and_leave_dev_and_test_as_they
     assert [c.id for c in full if c.split != "train"] == [c.id for c in fortunes_only if c.split != "train"]
 
 
+def test_oxygen_and_lmms_sounds_are_heard_in_train_only_and_leave_dev_and_test_as_they_were():
+    """More makes of each kind of sound (an error alert is not only freedesktop's), none of them in a test row."""
+    sources = discover()
+    if not all(sources[n].available for n in ("sonic-pi", "freedesktop", "oxygen", "lmms")):
+        pytest.skip("sonic-pi-samples, sound-theme-freedesktop, oxygen-sounds or lmms-common not installed")
+    without = {**sources, **{n: dataclasses.replace(sources[n], available=False) for n in ("oxygen", "lmms")}}
+    full = [p.clip for p in plan(SIZES["full"], 0, sources) if p.clip.family == "sound"]
+    before = [p.clip for p in plan(SIZES["full"], 0, without) if p.clip.family == "sound"]
+    known = {c.id for c in before}
+    extra = [c for c in full if c.id not in known]
+    assert known <= {c.id for c in full}  # an existing corpus keeps every clip it had
+    assert {c.split for c in extra} == {"train"} and {c.meta["source"] for c in extra} == {"oxygen", "lmms"}
+    assert [c.id for c in full if c.split != "train"] == [c.id for c in before if c.split != "train"]
+    makers: dict[str, set[str]] = defaultdict(set)
+    for clip in full:
+        makers[clip.labels["category"]].add(clip.meta["source"])
+    assert {"freedesktop", "oxygen"} <= makers["error sound"] and {"sonic-pi", "lmms"} <= makers["bass drum"]
+
+
 def test_train_scores_are_rendered_by_several_instruments_and_dev_and_test_stay_as_they_were():
     """Naming an instrument must rest on its timbre: each train score sounds in three, each test score in one."""
     sources = discover()

@@ -14,7 +14,8 @@ asr            transcribe synthetic speech (sentences from Debian ``fortunes``; 
 spoken_qa      the question is in the audio (arithmetic, days, months, comparisons); the answer is short
 word           which word (ktuberling) or letter/syllable (klettres) a real speaker says
 language       which language the recorded word is in
-sound_class    the kind of sound (Sonic Pi/SuperSonic category from the file-name prefix, freedesktop theme)
+sound_class    the kind of sound (Sonic Pi/SuperSonic category from the file-name prefix, freedesktop theme; in
+               train also KDE's Oxygen theme and LMMS's samples)
 caption        a short description of the sound
 instrument     the General MIDI instrument a music21 score is rendered with
 key            the key of the rendered excerpt (e.g. "F major")

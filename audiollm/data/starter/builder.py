@@ -41,6 +41,9 @@ class Size:
     questions: PerSplit
     words: PerSplit
     sounds: PerSplit
+    # Sounds from the Oxygen theme and LMMS's samples, in train only: more kinds and makes of sound to learn from,
+    # while dev and test stay the clips every release is measured on.
+    extra_sounds: PerSplit
     music: PerSplit
     # Instruments each score is rendered with: more than one in train makes the timbre, not the score, tell the
     # instrument apart; dev and test keep one.
@@ -50,10 +53,11 @@ class Size:
 
 SIZES = {
     "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8),
-                  sounds=(24, 6, 6), music=(6, 2, 2), renderings=(1, 1, 1), mixtures=(8, 3, 3)),
+                  sounds=(24, 6, 6), extra_sounds=(8, 0, 0), music=(6, 2, 2), renderings=(1, 1, 1),
+                  mixtures=(8, 3, 3)),
     "full": Size(speech=(5000, 600, 600), usage=(6000, 0, 0), pairs=(800, 100, 100), questions=(800, 100, 100),
-                 words=(None, None, None), sounds=(None, None, None), music=(300, 40, 40), renderings=(3, 1, 1),
-                 mixtures=(1500, 150, 150)),
+                 words=(None, None, None), sounds=(None, None, None), extra_sounds=(None, 0, 0),
+                 music=(300, 40, 40), renderings=(3, 1, 1), mixtures=(1500, 150, 150)),
 }
 
 
@@ -318,23 +322,37 @@ def _sound_clips(sources: dict[str, Source]) -> list[sounds.SoundClip]:
     return list(found.values())
 
 
+def _extra_sound_clips(sources: dict[str, Source]) -> list[sounds.SoundClip]:
+    found = []
+    if sources["oxygen"].available:
+        found += sounds.oxygen_clips(Path(sources["oxygen"].where))
+    if sources["lmms"].available:
+        found += sounds.lmms_clips(Path(sources["lmms"].where))
+    return found
+
+
 def _plan_sounds(size: Size, seed: int,
                  sources: dict[str, Source]) -> tuple[list[Planned], dict[str, list[sounds.SoundClip]]]:
     by_name = {c.name: c for c in _sound_clips(sources)}
     groups = _shuffled(by_split(assign(by_name, seed)), seed, "sounds")
     planned = []
     for i, split in enumerate(SPLITS):
-        for name in _take(groups[split], size.sounds[i]):
-            c = by_name[name]
-            ident = f"sound-{_key(name)}"
-            clip = Clip(ident, "sound", f"audio/sound/{ident}.wav", split,
-                        {"category": c.category, "caption": c.caption},
-                        {"sample": name, "source": c.source, "source_file": str(c.path)})
-            planned.append(Planned(clip, _copy(c.path)))
+        planned += [_sound(by_name[name], split) for name in _take(groups[split], size.sounds[i])]
+    extra = {c.name: c for c in _extra_sound_clips(sources)}
+    for name in _take(_shuffled({"train": list(extra), "dev": [], "test": []}, seed, "extra-sounds")["train"],
+                      size.extra_sounds[0]):
+        planned.append(_sound(extra[name], "train"))
     # Backgrounds for mixtures: any sample of the split that is not a spoken announcement.
     backgrounds = {s: [by_name[n] for n in groups[s] if by_name[n].category != "spoken announcement"]
                    for s in SPLITS}
     return planned, backgrounds
+
+
+def _sound(c: sounds.SoundClip, split: str) -> Planned:
+    ident = f"sound-{_key(c.name)}"
+    clip = Clip(ident, "sound", f"audio/sound/{ident}.wav", split, {"category": c.category, "caption": c.caption},
+                {"sample": c.name, "source": c.source, "source_file": str(c.path)})
+    return Planned(clip, _copy(c.path))
 
 
 def _plan_music(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:

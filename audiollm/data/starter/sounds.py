@@ -1,4 +1,5 @@
-"""Sound events: Sonic Pi / SuperSonic samples (category from the file-name prefix) and the freedesktop theme."""
+"""Sound events: Sonic Pi / SuperSonic samples (category from the file-name prefix), the freedesktop and Oxygen
+themes (category from the event the sound announces) and LMMS's samples (from their folder and file name)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,54 @@ FREEDESKTOP = {
     "network-connectivity-lost": ("notification chime", "a chime for a lost network connection"),
 }
 
+# KDE's Oxygen theme, file name without "Oxygen-" -> (category, caption), in the freedesktop theme's categories.
+OXYGEN = {
+    "Im-Cant-Connect": ("error sound", "an alert that a chat could not connect"),
+    "Im-Connection-Lost": ("error sound", "an alert that a chat connection was lost"),
+    "Im-Error-On-Connection": ("error sound", "a chat connection error alert"),
+    "Im-Internal-Error": ("error sound", "an internal error alert"),
+    "Im-Network-Problems": ("error sound", "an alert for network problems"),
+    "K3B-Finish-Error": ("error sound", "an alert that disc burning failed"),
+    "Sys-App-Error": ("error sound", "an application error alert"),
+    "Sys-App-Error-Serious": ("error sound", "a serious application error alert"),
+    "Sys-App-Error-Serious-Very": ("error sound", "a very serious application error alert"),
+    "Sys-App-Error-Critical": ("error sound", "a critical error alert"),
+    "Sys-Error-Printing": ("error sound", "a printing error alert"),
+    "Sys-Warning": ("warning sound", "a warning alert sound"),
+    "Im-Message-In": ("message alert", "an incoming chat message tone"),
+    "Im-Message-Out": ("message alert", "an outgoing chat message tone"),
+    "Im-Highlight-Msg": ("message alert", "a tone for a message that mentions you"),
+    "Im-Low-Priority-Message": ("message alert", "a tone for a low-priority message"),
+    "Im-New-Mail": ("message alert", "a new mail tone"),
+    "Im-Sms": ("message alert", "a text message tone"),
+    "Sys-App-Message": ("message alert", "an application message tone"),
+    "Im-Phone-Ring": ("phone ringing", "a phone ringing for an internet call"),
+    "Im-Contact-In": ("notification chime", "a chime for a contact coming online"),
+    "Im-Contact-Out": ("notification chime", "a chime for a contact going offline"),
+    "K3B-Finish-Success": ("notification chime", "a chime for a finished disc"),
+    "K3B-Insert-Medium": ("notification chime", "a chime asking for a disc"),
+    "Sys-App-Positive": ("notification chime", "a chime for a success"),
+    "Sys-Question": ("notification chime", "a question chime"),
+    "Sys-Log-In": ("notification chime", "a login chime"),
+    "Sys-Log-In-Short": ("notification chime", "a short login chime"),
+    "Sys-Log-In-Long": ("notification chime", "a long login chime"),
+    "Sys-Log-Out": ("notification chime", "a logout chime"),
+    "Sys-Log-Out-Long": ("notification chime", "a long logout chime"),
+}
+
+# LMMS's samples: folder -> category, or, for the drum folder, file-name prefix -> category; the rest are left out.
+LMMS_FOLDERS = {"beats": "drum loop", "basses": "bass synth", "bassloops": "bass synth",
+                "stringsnpads": "ambient texture"}
+LMMS_DRUMS = {"bassdrum": "bass drum", "kick": "bass drum", "snare": "snare drum", "nasty_snare": "snare drum",
+              "hihat": "hi-hat", "ride": "ride cymbal", "crash": "crash cymbal", "clap": "hand clap",
+              "tom": "tom drum", "shaker": "shaker"}
+LMMS_NAMED = {"effects/explode01": "explosion", "effects/scratch01": "vinyl record effect",
+              "effects/wind_chimes01": "wind chimes", "effects/filter_sweep01": "electronic effect",
+              "effects/warp01": "electronic effect", "effects/warp02": "electronic effect",
+              "effects/chroma_sound_effect01": "electronic effect", "misc/electric_ping01": "electronic effect",
+              "misc/applause01": "applause", "misc/raving_crowd01": "crowd cheering",
+              "misc/metronome01": "metronome", "misc/metronome02": "metronome", "misc/breath01": "breathing"}
+
 
 @dataclass(frozen=True)
 class SoundClip:
@@ -84,4 +133,31 @@ def freedesktop_clips(root: Path) -> list[SoundClip]:
         elif path.stem in FREEDESKTOP:
             category, caption = FREEDESKTOP[path.stem]
             clips.append(SoundClip(path, path.stem, category, caption, "freedesktop"))
+    return clips
+
+
+def oxygen_clips(root: Path) -> list[SoundClip]:
+    """KDE's Oxygen sound theme (``Oxygen-*.ogg``); window-management swishes and a few odd events are left out."""
+    clips = []
+    for path in sorted(root.glob("Oxygen-*.ogg")):
+        event = path.stem.removeprefix("Oxygen-")
+        if event in OXYGEN:
+            category, caption = OXYGEN[event]
+            clips.append(SoundClip(path, path.stem, category, caption, "oxygen"))
+    return clips
+
+
+def lmms_clips(root: Path) -> list[SoundClip]:
+    """LMMS's sample library under ``root`` (``.../lmms/samples``): drums, beats, basses, pads, effects."""
+    clips = []
+    for path in sorted(root.glob("*/*.ogg")):
+        folder, detail = path.parent.name, path.stem.rstrip("0123456789").rstrip("_")
+        if folder == "drums":
+            prefix = next((p for p in sorted(LMMS_DRUMS, key=len, reverse=True) if detail.startswith(p)), None)
+            category = LMMS_DRUMS[prefix] if prefix else None
+        else:
+            category = LMMS_NAMED.get(f"{folder}/{path.stem}") or LMMS_FOLDERS.get(folder)
+        if category:
+            caption = f"{category} ({detail.replace('_', ' ')})"
+            clips.append(SoundClip(path, f"lmms-{folder}-{path.stem}", category, caption, "lmms"))
     return clips

