@@ -23,7 +23,7 @@ def note(freq: float, seconds: float, decay: float) -> np.ndarray:
 
 
 def main() -> None:
-    spoken, rate = load_speech("hibari").speak("The quick brown fox jumps over the lazy dog.")
+    spoken, rate = load_speech("hibari").speak("Turn off the lights before you leave.")
     sf.write(HERE / "speech.flac", load_audio((spoken, rate)), SAMPLE_RATE)
     chord = sum(note(f, 2.5, 0.9) for f in (261.63, 329.63, 392.0))
     sf.write(HERE / "chord.flac", 0.25 * chord, SAMPLE_RATE)
