@@ -278,3 +278,26 @@ def test_bf16_on_a_cpu_tracks_float32_and_a_cpu_without_bf16_trains_in_float32(t
         assert bf16 != fp32  # the products really ran in bf16
     monkeypatch.setattr(backend, "cpu_has_bf16", lambda: False)
     assert curve("no-bf16", "bf16") == fp32
+
+
+def test_speed_perturbation_plays_rows_faster_or_slower_and_refuses_tempo_and_key(tmp_path: Path):
+    from audiollm.config import ConfigError
+    from audiollm.data.augment import change_speed
+    from tests.conftest import tone
+
+    faster = change_speed(tone(1.0, 440), 1.1)
+    spectrum = np.abs(np.fft.rfft(faster))
+    assert abs(len(faster) - 16_000 / 1.1) <= 1
+    assert np.fft.rfftfreq(len(faster), 1 / 16_000)[spectrum.argmax()] == pytest.approx(484, abs=2)
+
+    manifest = write_manifest(tmp_path / "data")
+    out = tmp_path / "run"
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10", "data.speed_factors=[0.8,1.25]",
+                                                           "data.speed_tasks=[word]")))
+    assert losses(out)[-1] < losses(out)[0] - 0.5
+    # No draw heard a clip at its own speed: each of the 6 clips came in at most two new versions.
+    assert 6 < result.cache_misses <= 12 and result.cache_hits + result.cache_misses == 20
+
+    with pytest.raises(ConfigError, match="tempo"):
+        load_train_config(TINY_TRAIN, overrides(manifest, out, "data.speed_factors=[0.9,1.1]",
+                                                "data.speed_tasks=[asr,tempo]"))

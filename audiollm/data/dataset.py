@@ -10,7 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import SAMPLE_RATE
-from ..processor import AudioProcessor
+from ..processor import AudioProcessor, Conversation
+from .augment import SpeedPerturbation
 from .manifest import Example, read_manifest
 
 
@@ -41,11 +42,13 @@ class ManifestDataset:
     used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is
     kept in :attr:`skipped` so the run can report every such row at the end."""
 
-    def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float):
+    def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float,
+                 perturb: SpeedPerturbation | None = None):
         self.rows = rows
         self.processor = processor
         self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
         self.silence_peak = silence_peak
+        self.perturb = perturb
         self.skipped: dict[str, str] = {}
 
     def __len__(self) -> int:
@@ -57,6 +60,8 @@ class ManifestDataset:
             return None
         try:
             conv = self.processor.conversation(row.example.messages)
+            if self.perturb:
+                conv = Conversation(conv.messages, self.perturb(row.example.task, conv.audios))
             for path, clip in zip(_audio_parts(row.example), conv.audios):
                 if len(clip) > self.max_samples:
                     raise ValueError(f"{path}: {len(clip) / SAMPLE_RATE:.1f} s is longer than the "

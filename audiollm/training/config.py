@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..config import ConfigError, load_yaml
+from ..data.augment import SPEED_SENSITIVE_TASKS
 
 # What each stage trains; the model config's LoRA switch follows from it. "align" trains the projector alone with
 # CTC against the LLM's vocabulary on transcription rows (no LLM layer runs); "projector" and "projector_lora" learn
@@ -30,6 +31,11 @@ class DataConfig:
     # Frozen-encoder outputs on disk, reused across epochs and stages. null: <cache root>/features.
     feature_cache: bool = True
     cache_dir: str | None = None
+    # Speed perturbation: each time a row of ``speed_tasks`` is drawn, its clips play at one of these speeds, picked
+    # at random ([0.9, 1.0, 1.1] as Kaldi). A perturbed clip is a new clip to the feature cache (at most one entry
+    # per speed). Tempo and key answers move with the speed, so those tasks are refused.
+    speed_factors: list[float] = dataclasses.field(default_factory=lambda: [1.0])
+    speed_tasks: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -101,6 +107,12 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if any(w <= 0 for w in cfg.data.task_weights.values()):
         raise ConfigError(f"{path}: data.task_weights must be positive (drop a task with data.tasks): "
                           f"{cfg.data.task_weights}")
+    if any(not 0.5 <= f <= 2.0 for f in cfg.data.speed_factors) or not cfg.data.speed_factors:
+        raise ConfigError(f"{path}: data.speed_factors must be speeds between 0.5 and 2.0, got "
+                          f"{cfg.data.speed_factors}")
+    if falsified := sorted(set(cfg.data.speed_tasks) & set(SPEED_SENSITIVE_TASKS)):
+        raise ConfigError(f"{path}: data.speed_tasks lists {falsified}: a speed change moves the tempo and key, "
+                          "so those answers would be wrong")
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg

@@ -18,6 +18,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..cache import cache_root
 from ..data.collate import TrainBatch, collate
+from ..data.augment import SpeedPerturbation
 from ..data.dataset import ManifestDataset, Row, read_rows
 from ..data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
 from ..data.sampler import LengthGroupedBatches
@@ -74,7 +75,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             print(f"resuming from {existing[-1]} (step {state.step}, epoch {state.epoch})", flush=True)
         if main:
             out.mkdir(parents=True, exist_ok=True)
-        dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak)
+        perturb = (SpeedPerturbation(cfg.data.speed_factors, cfg.data.speed_tasks, cfg.seed + backend.rank)
+                   if cfg.data.speed_tasks and cfg.data.speed_factors != [1.0] else None)
+        dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb)
         dataset.skipped.update(state.skipped)
         if cfg.stage == "align":
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
