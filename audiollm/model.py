@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel, TextIteratorStreamer
+from transformers import PreTrainedModel, StoppingCriteriaList, TextIteratorStreamer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
@@ -21,6 +21,7 @@ from .encoder import FrozenWhisperEncoder, build_whisper_encoder
 from .llm import build_llm
 from .processor import AudioBatch, AudioProcessor, Conversation, Message
 from .projector import Projector, build_projector
+from .stopping import RepetitionStop
 
 CONFIG_FILE = "config.yaml"
 PROJECTOR_FILE = "projector.safetensors"
@@ -227,6 +228,7 @@ class AudioLLM(nn.Module):
             "do_sample": sampling,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self.tokenizer.eos_token_id,
+            "stopping_criteria": StoppingCriteriaList([RepetitionStop(), *kwargs.pop("stopping_criteria", [])]),
         }
         if sampling:
             out["temperature"] = temperature

@@ -220,3 +220,21 @@ def test_audio_error_reaches_the_caller(trained: AudioLLM, tmp_path: Path):
         trained.generate(audio=tmp_path / "missing.wav", prompt="hi")
     with pytest.raises(AudioError, match="NaN"):
         trained.generate(audio=np.full(1600, np.nan, dtype=np.float32), prompt="hi")
+
+
+def test_an_answer_stuck_repeating_itself_stops_and_the_other_rows_run_on(tiny_model):
+    loop_token = tiny_model.tokenizer("a", add_special_tokens=False)["input_ids"][0]
+
+    def stuck_first_row(module, inputs, logits):
+        logits = logits.clone()
+        logits[0, :, loop_token] += 1e4  # the first conversation can only ever say "a"
+        return logits
+
+    hook = tiny_model.llm.get_output_embeddings().register_forward_hook(stuck_first_row)
+    try:
+        stuck, free = tiny_model.generate(audio=[tone(1.0, 300), tone(1.0, 800)], prompt=["Describe.", "Describe."],
+                                          max_new_tokens=40)
+    finally:
+        hook.remove()
+    assert stuck == "a" * 6
+    assert len(tiny_model.tokenizer(free, add_special_tokens=False)["input_ids"]) > 6
