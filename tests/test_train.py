@@ -292,8 +292,8 @@ def test_speed_perturbation_plays_rows_faster_or_slower_and_refuses_tempo_and_ke
 
     manifest = write_manifest(tmp_path / "data")
     out = tmp_path / "run"
-    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10", "data.speed_factors=[0.8,1.25]",
-                                                           "data.speed_tasks=[word]")))
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=10",
+                                                           "data.speed_factors=[0.8,1.25]", "data.speed_tasks=[word]")))
     assert losses(out)[-1] < losses(out)[0] - 0.5
     # No draw heard a clip at its own speed: each of the 6 clips came in at most two new versions.
     assert 6 < result.cache_misses <= 12 and result.cache_hits + result.cache_misses == 20

@@ -17,8 +17,8 @@ from tqdm import tqdm
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..cache import cache_root
-from ..data.collate import TrainBatch, collate
 from ..data.augment import SpeedPerturbation
+from ..data.collate import TrainBatch, collate
 from ..data.dataset import ManifestDataset, Row, read_rows
 from ..data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
 from ..data.sampler import LengthGroupedBatches
@@ -76,7 +76,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         if main:
             out.mkdir(parents=True, exist_ok=True)
         perturb = (SpeedPerturbation(cfg.data.speed_factors, cfg.data.speed_tasks, cfg.seed + backend.rank)
-                   if cfg.data.speed_tasks and cfg.data.speed_factors != [1.0] else None)
+                   if cfg.data.speed_tasks else None)
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb)
         dataset.skipped.update(state.skipped)
         if cfg.stage == "align":
