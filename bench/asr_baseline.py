@@ -1,9 +1,10 @@
 """Whisper-base's own decoder on a manifest's transcription rows: the WER a released model is held against.
 
 Takes the first N ``asr`` rows in manifest order, the rows ``audiollm eval --per-task N`` scores, and prints the
-WER per voice and overall (Whisper English normaliser, greedy decoding).
+WER per voice and overall (Whisper English normaliser; greedy decoding, or beam search with ``--num-beams``, to
+set beside ``audiollm eval --num-beams``).
 
-    python bench/asr_baseline.py data/starter/test.jsonl [--per-task 64] [--model whisper-base]
+    python bench/asr_baseline.py data/starter/test.jsonl [--per-task 64] [--model whisper-base] [--num-beams 5]
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ def main() -> None:
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--per-task", type=int, default=64, help="transcription rows scored (the first N)")
     parser.add_argument("--model", default="whisper-base")
+    parser.add_argument("--num-beams", type=int, default=1, help="beams of Whisper's decoder (default 1: greedy)")
     args = parser.parse_args()
 
     rows = [e for e in read_manifest(args.manifest) if e.task == "asr"][:args.per_task]
     sample = [(str(e.meta.get("voice", "?")), e.audio[0], e.answer) for e in rows]
-    scores = whisper_wer(sample, args.model)
-    print(f"{args.model} on the first {len(rows)} asr rows of {args.manifest}")
+    scores = whisper_wer(sample, args.model, num_beams=args.num_beams)
+    decoding = "greedy" if args.num_beams == 1 else f"{args.num_beams} beams"
+    print(f"{args.model} ({decoding}) on the first {len(rows)} asr rows of {args.manifest}")
     print(format_scores(scores))
 
 

@@ -44,6 +44,8 @@ def test_ask_streams_the_answer_and_speaks_it(wav_file, tmp_path, capsys: pytest
     [
         ([], "missing.wav: file not found"),
         (["--speak", "/no/such/folder/out.wav"], "the folder does not exist"),
+        (["--num-beams", "3", "--stream"], "cannot be used with --stream or --speak"),
+        (["--num-beams", "0"], "--num-beams must be at least 1, got 0"),
     ],
 )
 def test_ask_bad_input_is_one_line_and_exit_2(extra, message, wav_file, tmp_path, capsys: pytest.CaptureFixture[str]):

@@ -131,6 +131,23 @@ def test_batching_keeps_answers_with_their_rows(manifest: Path, tmp_path: Path) 
     assert all(row.scores["exact"].score == 1.0 for row in scored.rows)
 
 
+def test_eval_with_beam_search_answers_as_the_model_does_and_says_so(manifest: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    beams = [e for e in read_manifest(manifest) if e.task in ("yesno", "caption", "compare")]
+    tiny_model = AudioLLM.from_config(TINY_CONFIG)
+    conversations = [tiny_model.processor.conversation(e.prompt_messages) for e in beams]
+    expected = tiny_model.generate_conversations(conversations, 8, num_beams=3)
+    assert expected != tiny_model.generate_conversations(conversations, 8), "beam search changed no answer"
+    assert [row.answer for row in evaluate(tiny_model, beams, batch_size=2, max_new_tokens=8, num_beams=3).rows] \
+        == expected
+
+    out = tmp_path / "beams.json"
+    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(manifest), "--out", str(out),
+                 "--max-new-tokens", "4", "--num-beams", "2"]) == 0
+    assert json.loads(out.read_text())["settings"]["decoding"] == "beam search, 2 beams"
+    assert "beam search, 2 beams" in out.with_suffix(".md").read_text()
+
+
 def _row(task: str, scores: dict[str, Tally]) -> RowResult:
     return RowResult(1, None, task, [], "user: q", "ref", "ans", None, scores)
 
@@ -185,6 +202,9 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
     assert main(["eval", "--model", str(TINY_CONFIG)]) == 2
     assert "--manifest and --out are required" in capsys.readouterr().err
+
+    assert main(["eval", "--manifest", str(only_bad), "--out", str(out), "--num-beams", "0"]) == 2
+    assert "--num-beams must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_model) -> None:

@@ -96,6 +96,16 @@ def test_batched_generation_equals_one_at_a_time(trained: AudioLLM):
     assert random_model.generate(audio=audios, prompt=prompts, max_new_tokens=24) == singles
 
 
+def test_beam_search_finds_the_trained_answers_batched_or_one_at_a_time(trained: AudioLLM):
+    audios = [audio for audio, _, _ in PAIRS]
+    prompts = [prompt for _, prompt, _ in PAIRS]
+    assert trained.generate(audio=audios, prompt=prompts, num_beams=3) == [answer for _, _, answer in PAIRS]
+    random_model = AudioLLM.from_config(tiny("mlp"))
+    singles = [random_model.generate(audio=a, prompt=p, max_new_tokens=16, num_beams=3)
+               for a, p in zip(audios, prompts)]
+    assert random_model.generate(audio=audios, prompt=prompts, max_new_tokens=16, num_beams=3) == singles
+
+
 def test_batched_text_only_and_mismatched_batches(trained: AudioLLM):
     answers = trained.generate(prompt=["Hello", "Hi there"], max_new_tokens=4)
     assert isinstance(answers, list) and len(answers) == 2

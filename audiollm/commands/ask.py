@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
     parser.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--num-beams", type=int, default=1,
+                        help="beam search with this many beams (default 1: greedy; not with --stream or --speak)")
     add_speech_arguments(parser)
 
 
@@ -36,13 +38,19 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_model
     from ..speech import load_speech
 
+    if args.num_beams < 1:
+        raise ValueError(f"--num-beams must be at least 1, got {args.num_beams}")
+    if args.num_beams > 1 and (args.stream or args.speak):
+        # A beam's text is only final when the search ends, so there is nothing to stream or speak early.
+        raise ValueError("--num-beams above 1 answers in one piece: it cannot be used with --stream or --speak")
     audio = load_audio(args.audio)  # bad input fails here, before the model loads
     if args.speak and not Path(args.speak).resolve().parent.is_dir():
         raise FileNotFoundError(f"--speak {args.speak}: the folder does not exist")
     head = load_speech(args.speech_backend, args.voice) if args.speak else None
     model = load_model(args.model)
     if head is None and not args.stream:
-        print(model.generate(audio=audio, prompt=args.prompt, max_new_tokens=args.max_new_tokens))
+        print(model.generate(audio=audio, prompt=args.prompt, max_new_tokens=args.max_new_tokens,
+                             num_beams=args.num_beams))
         return 0
     pieces = model.stream(audio=audio, prompt=args.prompt, max_new_tokens=args.max_new_tokens)
     text: list[str] = []

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                  "it (with --compare: the PNG of the deltas)")
     parser.add_argument("--batch-size", type=int, default=8, help="conversations per generate call (default 8)")
     parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--num-beams", type=int, default=1,
+                        help="beam search with this many beams (default 1: greedy)")
     parser.add_argument("--per-task", type=int, default=None, metavar="N",
                         help="score only the first N usable rows of each task (a quick, repeatable sample)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--manifest and --out are required (or --compare A.json B.json)")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.num_beams < 1:
+        raise ValueError(f"--num-beams must be at least 1, got {args.num_beams}")
     if args.per_task is not None and args.per_task < 1:
         raise ValueError(f"--per-task must be at least 1, got {args.per_task}")
 
@@ -45,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.per_task is not None:
         good = first_per_task(good, args.per_task)
     model = load_model(args.model)
-    evaluation = Evaluation(answer_rows(model, good, args.batch_size, args.max_new_tokens), bad)
+    evaluation = Evaluation(answer_rows(model, good, args.batch_size, args.max_new_tokens, args.num_beams), bad)
+    decoding = "greedy" if args.num_beams == 1 else f"beam search, {args.num_beams} beams"
     settings = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens or model.config.max_new_tokens,
-                "decoding": "greedy", **({"per_task": args.per_task} if args.per_task else {})}
+                "decoding": decoding, **({"per_task": args.per_task} if args.per_task else {})}
     report = summarize(evaluation, str(args.model), str(args.manifest), settings)
     paths = write_report(report, evaluation.rows, args.out)
     print(markdown(report))

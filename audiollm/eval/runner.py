@@ -110,17 +110,20 @@ def answer_rows(
     examples: Sequence[Example],
     batch_size: int = 8,
     max_new_tokens: int | None = None,
+    num_beams: int = 1,
 ) -> list[RowResult]:
-    """Answer rows already checked by :func:`check_rows`, ``batch_size`` conversations per generate call, and
-    score each by its task."""
+    """Answer rows already checked by :func:`check_rows`, ``batch_size`` conversations per generate call (greedy, or
+    beam search with ``num_beams`` > 1), and score each by its task."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    if num_beams < 1:
+        raise ValueError(f"number of beams must be at least 1, got {num_beams}")
     rows: list[RowResult] = []
     with tqdm(total=len(examples), desc="evaluating", unit="row") as progress:
         for start in range(0, len(examples), batch_size):
             batch = examples[start : start + batch_size]
             conversations = [model.processor.conversation(example.prompt_messages) for example in batch]
-            answers = model.generate_conversations(conversations, max_new_tokens)
+            answers = model.generate_conversations(conversations, max_new_tokens, num_beams=num_beams)
             for example, answer in zip(batch, answers):
                 rows.append(
                     RowResult(
@@ -145,7 +148,8 @@ def evaluate(
     examples: Sequence[Example],
     batch_size: int = 8,
     max_new_tokens: int | None = None,
+    num_beams: int = 1,
 ) -> Evaluation:
     """Check the rows, answer the good ones with ``model`` and score them."""
     good, bad = check_rows(examples)
-    return Evaluation(answer_rows(model, good, batch_size, max_new_tokens), bad)
+    return Evaluation(answer_rows(model, good, batch_size, max_new_tokens, num_beams), bad)

@@ -42,8 +42,10 @@ def transcription_sample(corpus: Path, per_voice: int) -> list[tuple[str, Path, 
     return [(voice, clip, text) for voice in sorted(seen) for clip, text in seen[voice].items()]
 
 
-def whisper_transcriber(model_name: str = "whisper-base") -> Callable[[Sequence[AudioInput]], list[str]]:
-    """Greedy English transcription with the converted Whisper (``resolve_model``): clips in, texts out."""
+def whisper_transcriber(model_name: str = "whisper-base",
+                        num_beams: int = 1) -> Callable[[Sequence[AudioInput]], list[str]]:
+    """English transcription with the converted Whisper (``resolve_model``), greedy or with ``num_beams`` beams:
+    clips in, texts out."""
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -57,18 +59,19 @@ def whisper_transcriber(model_name: str = "whisper-base") -> Callable[[Sequence[
         features = processor.feature_extractor([load_audio(clip) for clip in clips], sampling_rate=16_000,
                                                return_tensors="pt").input_features
         with torch.no_grad():
-            generated = model.generate(features, language="en", task="transcribe", max_new_tokens=MAX_TOKENS)
+            generated = model.generate(features, language="en", task="transcribe", max_new_tokens=MAX_TOKENS,
+                                       num_beams=num_beams)
         return processor.batch_decode(generated, skip_special_tokens=True)
 
     return transcribe
 
 
 def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whisper-base",
-                progress: bool = True) -> list[VoiceScore]:
+                progress: bool = True, num_beams: int = 1) -> list[VoiceScore]:
     """WER per voice of :func:`whisper_transcriber`'s transcriptions, in batches."""
     from ...eval.metrics import word_errors
 
-    transcribe = whisper_transcriber(model_name)
+    transcribe = whisper_transcriber(model_name, num_beams)
     items = list(sample)
     scores: dict[str, VoiceScore] = {}
     for start in tqdm(range(0, len(items), BATCH), desc="whisper", unit="batch", disable=not progress):
