@@ -15,12 +15,14 @@ import torch
 from safetensors.torch import load_file
 
 from audiollm.cli import main as cli_main
+from audiollm.config import ConfigError
+from audiollm.data.augment import change_speed
 from audiollm.data.sampler import LengthGroupedBatches
 from audiollm.training import backend
 from audiollm.training.config import load_train_config
 from audiollm.training.metrics import read_metrics
 from audiollm.training.trainer import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tone
 from tests.train_helpers import TINY_TRAIN, TONES, losses, overrides, write_manifest
 
 
@@ -243,7 +245,6 @@ def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Pa
 
     from audiollm import AudioLLM
     from audiollm.data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
-    from tests.conftest import tone
 
     base = AudioLLM.from_config(tiny_config)
     reseeded = dataclasses.replace(tiny_config, encoder=dataclasses.replace(
@@ -281,10 +282,6 @@ def test_bf16_on_a_cpu_tracks_float32_and_a_cpu_without_bf16_trains_in_float32(t
 
 
 def test_speed_perturbation_plays_rows_faster_or_slower_and_refuses_tempo_and_key(tmp_path: Path):
-    from audiollm.config import ConfigError
-    from audiollm.data.augment import change_speed
-    from tests.conftest import tone
-
     faster = change_speed(tone(1.0, 440), 1.1)
     spectrum = np.abs(np.fft.rfft(faster))
     assert abs(len(faster) - 16_000 / 1.1) <= 1
