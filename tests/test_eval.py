@@ -239,3 +239,36 @@ def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_
     assert set(report["subtasks"]) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
     assert all(entry["metrics"]["choice"] in (0.0, 1.0) for entry in report["subtasks"].values())
     assert "## Per subtask" in markdown(report) and "| mcq/music | 1 |" in markdown(report)
+
+
+def test_encoder_probe_reads_labels_the_features_carry_and_counts_unseen_ones(tmp_path: Path, wav_file,
+                                                                             tiny_model) -> None:
+    from audiollm.eval.probe import labelled_clips, pooled_features, probe_curve
+
+    def rows(freqs: list[float], name: str) -> Path:
+        clips = [wav_file(0.5, f) for f in freqs]
+        labelled = [example_row(str(c), "Low or high?", "low" if f < 1000 else "high", "pitch")
+                    for c, f in zip(clips, freqs)]
+        # The same clip asked about twice is one clip; other tasks' rows are not probed.
+        labelled += [example_row(str(clips[0]), "Is it low?", "low" if freqs[0] < 1000 else "high", "pitch"),
+                     example_row(str(clips[0]), "Transcribe.", "none", "asr")]
+        write_manifest(labelled, tmp_path / name)
+        return tmp_path / name
+
+    train = labelled_clips(rows([200, 250, 300, 350, 3000, 3500, 4000, 4500], "train.jsonl"), "pitch")
+    test = labelled_clips(rows([220, 330, 3300, 4200], "test.jsonl"), "pitch")
+    assert len(train.clips) == 8 and train.labels.count("low") == 4
+    x_train = pooled_features(tiny_model, train.clips, progress=False)
+    x_test = pooled_features(tiny_model, test.clips, progress=False)
+    [score] = probe_curve((x_train, train.labels), {"test": (x_test, test.labels)}, fractions=(1.0,))
+    assert (score.correct, score.total, score.unseen) == (4, 4, 0)
+
+    # Labels a probe never saw cannot be named; they are counted so that a ceiling below 100 % is explained.
+    relabelled = ["mid", "mid", "low", "high"]
+    [score] = probe_curve((x_train, train.labels), {"test": (x_test, relabelled)}, fractions=(1.0,))
+    assert (score.correct, score.unseen) == (1, 2)
+
+    with pytest.raises(ValueError, match="no single-clip rows of task 'instrument'"):
+        labelled_clips(tmp_path / "train.jsonl", "instrument")
+    with pytest.raises(ValueError, match=r"train fractions must be in \(0, 1\]"):
+        probe_curve((x_train, train.labels), {}, fractions=(0.0,))

@@ -1,0 +1,37 @@
+"""How well a task's labels can be read from the frozen encoder's features: a linear probe and its learning curve.
+
+Fits a linear classifier on the pooled encoder frames of the train manifest's clips (a quarter, half and all of
+them) and prints its accuracy on the dev and test clips, beside which the model's ``audiollm eval`` accuracy on the
+same task can be read: a model at the probe's level is limited by its data, not by its adapter's training.
+
+    python bench/encoder_probe.py data/starter --task sound_class [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audiollm.eval.probe import format_curve, labelled_clips, pooled_features, probe_curve
+from audiollm.model import load_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="folder with train.jsonl, dev.jsonl and test.jsonl")
+    parser.add_argument("--task", required=True, help="a classification task, e.g. sound_class or instrument")
+    parser.add_argument("--model", default="default", help="whose frozen encoder is probed")
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    sets = {split: labelled_clips(args.data / f"{split}.jsonl", args.task) for split in ("train", "dev", "test")}
+    features = {split: pooled_features(model, s.clips) for split, s in sets.items()}
+    held_out = {split: (features[split], sets[split].labels) for split in ("dev", "test")}
+    scores = probe_curve((features["train"], sets["train"].labels), held_out)
+    labels = len(set(sets["train"].labels))
+    print(f"linear probe on {args.model}'s encoder, task {args.task} ({labels} labels in train)")
+    print(format_curve(scores))
+
+
+if __name__ == "__main__":
+    main()
