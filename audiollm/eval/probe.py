@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..audio import audio_features, load_audio
+from ..audio import load_audio
 from ..data.manifest import read_manifest
 from ..model import AudioLLM
 
@@ -60,11 +60,11 @@ def labelled_clips(manifest: str | Path, task: str) -> LabelledClips:
 
 @torch.no_grad()
 def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = True) -> torch.Tensor:
-    """``(clips, 2 * d_model)``: the mean and the max over time of each clip's encoder frames."""
+    """``(clips, 2 * d_model)``: the mean and the max over time of each clip's encoder frames, encoded as the model
+    encodes its own input (its processor's mel settings, its frozen encoder)."""
     rows = []
     for clip in tqdm(clips, desc="encoding", unit="clip", disable=not progress):
-        windows = audio_features(load_audio(clip), n_mels=model.config.encoder.n_mels)
-        frames = model.encoder.encode(windows).float()
+        frames = model.encode_audio([model.processor.features(load_audio(clip))])[0].float()
         rows.append(torch.cat([frames.mean(0), frames.max(0).values]))
     return torch.stack(rows)
 
@@ -99,11 +99,12 @@ class LinearProbe:
 def probe_curve(train: tuple[torch.Tensor, Sequence[str]], held_out: dict[str, tuple[torch.Tensor, Sequence[str]]],
                 fractions: Sequence[float] = (0.25, 0.5, 1.0), seed: int = 0) -> list[ProbeScore]:
     """Fit a probe on each fraction of the train clips (a seeded subset) and score it on each held-out split."""
+    bad = [f for f in fractions if not 0 < f <= 1]
+    if bad:
+        raise ValueError(f"train fractions must be in (0, 1], got {bad[0]}")
     features, labels = train
     scores = []
     for fraction in fractions:
-        if not 0 < fraction <= 1:
-            raise ValueError(f"train fractions must be in (0, 1], got {fraction}")
         count = max(1, round(len(labels) * fraction))
         subset = sorted(random.Random(seed).sample(range(len(labels)), count))
         probe = LinearProbe(features[subset], [labels[i] for i in subset], seed=seed)
