@@ -338,21 +338,6 @@ def _is_array_pair(audio: object) -> bool:
 
 def resolve_pretrained(name_or_path: str | Path) -> Path:
     """A directory holding a saved model: the released ``default``, a local directory, or a hub download."""
-    if str(name_or_path) == "default":
-        path = RELEASED_DIR / "default"
-        if not (path / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"the released model is not installed at {path}")
-        return path
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        if not (path / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a directory written by save_pretrained")
-        return path
-    from huggingface_hub import snapshot_download
+    from .weights import resolve_saved
 
-    try:
-        return Path(snapshot_download(str(name_or_path)))
-    except Exception as exc:  # noqa: BLE001 - any hub failure means "not available"
-        raise FileNotFoundError(
-            f"model {name_or_path!r}: not 'default', not a local directory, and not on the Hugging Face hub ({exc})"
-        ) from exc
+    return resolve_saved(name_or_path, RELEASED_DIR, CONFIG_FILE)

@@ -15,9 +15,9 @@ import sys
 import tempfile
 import time
 
-from audiollm.commands.models import guess_kind
-from audiollm.packs import PACKS, is_installed
-from audiollm.weights import resolve_model
+from audiollm.weights import guess_kind, resolve_model
+from audiollm.weights.names import PACKS
+from audiollm.weights.packs import is_installed
 
 
 def fetch_seconds(name: str, env: dict[str, str]) -> float:

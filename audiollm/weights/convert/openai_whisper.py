@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..weights import WeightsError
+from ..errors import WeightsError
 from .whisper_files import MULTILINGUAL_VOCAB, save_whisper
 
 # openai-whisper's split pattern (whisper/tokenizer.py), which differs from GPT-4's.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..weights import WeightsError
+from ..errors import WeightsError
 from .whisper_files import save_whisper, whisper_tokenizer
 
 # CTranslate2's DataType enum, in order (include/ctranslate2/types.h).

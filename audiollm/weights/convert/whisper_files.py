@@ -19,7 +19,7 @@ from transformers import (
 )
 from transformers.generation import GenerationConfig
 
-from ..weights import WeightsError
+from ..errors import WeightsError
 
 ENDOFTEXT = "<|endoftext|>"
 MULTILINGUAL_VOCAB = 51865  # English-only Whisper models have one token fewer

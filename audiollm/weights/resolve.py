@@ -1,9 +1,10 @@
-"""Resolve base-model names to local directories of transformers weights.
+"""Resolve model names to local directories: base weights in transformers format, and saved audiollm models.
 
-A name resolves in order: a local path (a transformers directory, or a CTranslate2 directory, openai-whisper
+A base-model name resolves in order: a local path (a transformers directory, or a CTranslate2 directory, openai-whisper
 ``.pt`` or GGUF file, converted once), the Hugging Face cache or hub, an installed offline pack (converted once),
 and otherwise an error that says what to install. Conversions are cached under ``cache_root()/models``, each
-written atomically, so a killed conversion leaves nothing a later run trusts.
+written atomically, so a killed conversion leaves nothing a later run trusts. A saved model resolves as a released
+name, a local directory or a hub repository, through the same hub lookup.
 """
 
 from __future__ import annotations
@@ -15,27 +16,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
-from .cache import atomic_directory, cache_root
+from ..cache import atomic_directory, cache_root
+from .errors import WeightsError
+from .names import PACKS, Kind, Pack, find_pack, hub_repo
+from .packs import is_installed, locate, version
 
-if TYPE_CHECKING:
-    from .packs import Pack
-
-Kind = Literal["whisper", "llm"]
-
-# Short names used in configs, and the Hugging Face repositories they stand for.
-ALIASES: dict[str, str] = {
-    "whisper-base": "openai/whisper-base",
-    "whisper-tiny.en": "openai/whisper-tiny.en",
-    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
-}
-# What a model needs from a hub repository (not the TensorFlow, Flax or ONNX copies).
+# What a base model needs from a hub repository (not the TensorFlow, Flax or ONNX copies).
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
-
-
-class WeightsError(FileNotFoundError):
-    """Base weights that cannot be found or read; the message says what to install or fetch."""
+# What save_pretrained writes: config, projector and the LoRA adapter's files.
+SAVED_FILES = ["*.yaml", "*.json", "*.safetensors"]
 
 
 def resolve_model(name: str, kind: Kind) -> Path:
@@ -45,10 +35,7 @@ def resolve_model(name: str, kind: Kind) -> Path:
     path = Path(name).expanduser()
     if path.exists():
         return from_local(path, kind)
-    from .packs import find_pack, is_installed
-
-    repo = ALIASES.get(name, name)
-    hub_path, hub_problem = from_hub(repo)
+    hub_path, hub_problem = from_hub(hub_repo(name), HUB_FILES)
     if hub_path is not None:
         return hub_path
     pack = find_pack(name)
@@ -58,12 +45,33 @@ def resolve_model(name: str, kind: Kind) -> Path:
         raise WeightsError(f"{kind} model {name!r}: {hub_problem}; install its offline pack with: "
                            f"{pack.install_command}")
     raise WeightsError(f"{kind} model {name!r}: not a local path, and {hub_problem}. Known offline names: "
-                       f"{', '.join(ALIASES)}")
+                       f"{', '.join(PACKS)}")
 
 
-def from_hub(repo: str, network: bool = True) -> tuple[Path | None, str]:
-    """The hub snapshot of ``repo`` (cache first, then the network unless ``HF_HUB_OFFLINE`` or not ``network``),
-    or why there is none."""
+def resolve_saved(name: str | Path, released: Path, config_file: str) -> Path:
+    """A directory written by ``save_pretrained``: a released model's name (a folder of ``released``), a local
+    directory, or a hub repository (cache first, as base weights)."""
+    path = released / str(name) if str(name) in released_names(released) else Path(name).expanduser()
+    if path.is_dir():
+        if not (path / config_file).is_file():
+            raise WeightsError(f"{path}: no {config_file}; not a directory written by save_pretrained")
+        return path
+    hub_path, hub_problem = from_hub(str(name), SAVED_FILES)
+    if hub_path is None:
+        raise WeightsError(f"model {str(name)!r}: not a released model ({', '.join(released_names(released))}), "
+                           f"not a local directory, and {hub_problem}")
+    if not (hub_path / config_file).is_file():
+        raise WeightsError(f"model {str(name)!r}: the hub repository has no {config_file}; not an audiollm model")
+    return hub_path
+
+
+def released_names(released: Path) -> list[str]:
+    return sorted(p.name for p in released.iterdir() if p.is_dir()) if released.is_dir() else []
+
+
+def from_hub(repo: str, files: list[str], network: bool = True) -> tuple[Path | None, str]:
+    """The hub snapshot of ``repo``'s ``files`` (cache first, then the network unless ``HF_HUB_OFFLINE`` or not
+    ``network``), or why there is none. The one hub lookup, for base weights and saved models alike."""
     if repo.count("/") != 1:
         return None, f"{repo!r} is not a Hugging Face repository id"
     from huggingface_hub import snapshot_download
@@ -72,7 +80,7 @@ def from_hub(repo: str, network: bool = True) -> tuple[Path | None, str]:
     problem = ""
     for local_only in (True, False) if not offline else (True,):
         try:
-            return Path(snapshot_download(repo, allow_patterns=HUB_FILES, local_files_only=local_only)), ""
+            return Path(snapshot_download(repo, allow_patterns=files, local_files_only=local_only)), ""
         except Exception as exc:  # noqa: BLE001 - any hub failure means "not available here"
             problem = f"{repo} is not in the Hugging Face cache or reachable on the hub ({type(exc).__name__})"
     return None, problem
@@ -80,15 +88,11 @@ def from_hub(repo: str, network: bool = True) -> tuple[Path | None, str]:
 
 def pack_dir(pack: Pack) -> Path:
     """Where the converted copy of an installed offline pack lives (whether or not it exists yet)."""
-    from .packs import version
-
     return models_dir() / f"{pack.name}-{version(pack)}"
 
 
 def from_pack(pack: Pack) -> Path:
     """The converted copy of an installed offline pack, converting it on first use."""
-    from .packs import locate
-
     def convert(out: Path) -> None:
         weights, directory = locate(pack)
         if pack.format == "ctranslate2":
@@ -132,9 +136,7 @@ def cached_model(name: str) -> Path | None:
         if is_transformers_dir(path):
             return path
         return local_target(path) if local_target(path).is_dir() else None
-    from .packs import find_pack, is_installed
-
-    hub_path, _ = from_hub(ALIASES.get(name, name), network=False)
+    hub_path, _ = from_hub(hub_repo(name), HUB_FILES, network=False)
     if hub_path is not None:
         return hub_path
     pack = find_pack(name)

