@@ -127,22 +127,45 @@ class AudioLLMConfig:
 
 
 def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
-    """Read ``path`` into dataclass ``cls``, then apply ``a.b=value`` overrides (values parsed as YAML)."""
+    """Read ``path`` (and the files it ``extends``) into dataclass ``cls``, then apply ``a.b=value`` overrides (values
+    parsed as YAML)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = read_yaml(path)
     for item in overrides or []:
         apply_override(data, item)
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping in ``path``, on top of the file its ``extends:`` names (relative to ``path``'s folder): nested
+    mappings merge key by key, anything else (lists included) replaces what the base file says."""
+    if path.resolve() in (p.resolve() for p in chain):
+        raise ConfigError("extends loops: " + " -> ".join(str(p) for p in (*chain, path)))
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found" + (f" (extended by {chain[-1]})" if chain else ""))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends names one config file, got {base!r}")
+    return merged(read_yaml(path.parent / base, (*chain, path)), data)
+
+
+def merged(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in delta.items():
+        both_mappings = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both_mappings else value
+    return out
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

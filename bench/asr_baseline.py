@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from audiollm.data.manifest import read_manifest
-from audiollm.data.starter.intelligibility import format_scores, whisper_wer
+from audiollm.eval.intelligibility import format_scores, whisper_wer
 
 
 def main() -> None:

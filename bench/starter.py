@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from audiollm.data.starter import build_starter, format_counts
-from audiollm.data.starter.intelligibility import format_scores, transcription_sample, whisper_wer
+from audiollm.eval.intelligibility import format_scores, transcription_sample, whisper_wer
 
 
 def main() -> None:

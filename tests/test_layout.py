@@ -1,12 +1,22 @@
-"""The tree's shape: no import cycle inside audiollm/, and every config under configs/ loads and validates."""
+"""The tree's shape: no import cycle inside audiollm/, and every config under configs/ loads and validates (its
+``extends:`` chain, the model it names, its DeepSpeed JSON by DeepSpeed's own config class)."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
 from pathlib import Path
+
+import pytest
+
+from audiollm import AudioLLMConfig
+from audiollm.config import ConfigError, load_yaml
+from audiollm.training.config import TrainConfig, load_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "audiollm"
+CONFIGS = ROOT / "configs"
 
 
 def module_name(path: Path) -> str:
@@ -68,3 +78,82 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycle_in_the_library():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# --- configs -----------------------------------------------------------------------------------------------------
+
+TRAIN_CONFIGS = sorted((CONFIGS / "train").rglob("*.yaml"))
+RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), key=lambda p: int(p.stem[5:]))
+
+
+def test_every_yaml_under_configs_is_a_model_or_training_config():
+    models = sorted((CONFIGS / "models").glob("*.yaml"))
+    assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 17 and len(RELEASED_RECIPE) == 12
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
+def test_model_config_loads(path: Path):
+    AudioLLMConfig.from_yaml(path)
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS / "train")))
+def test_training_config_loads_and_validates(path: Path):
+    # tiny.yaml leaves data.train to the tests; the rest name the starter corpus.
+    overrides = [] if load_yaml(TrainConfig, path).data.train else ["data.train=[given.jsonl]"]
+    cfg = load_train_config(path, overrides)
+    if cfg.model.endswith(".yaml"):
+        AudioLLMConfig.from_yaml(ROOT / cfg.model, cfg.model_config_overrides())
+    if cfg.deepspeed is not None:
+        from audiollm.training.backend import deepspeed_config
+
+        config_class = pytest.importorskip("deepspeed.runtime.config").DeepSpeedConfig
+        config_class(deepspeed_config(dataclasses.replace(cfg, deepspeed=str(ROOT / cfg.deepspeed)), on_gpu=True))
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "deepspeed").glob("*.json")), ids=lambda p: p.name)
+def test_deepspeed_config_is_valid_for_deepspeed(path: Path):
+    from audiollm.training.backend import deepspeed_config
+
+    config_class = pytest.importorskip("deepspeed.runtime.config").DeepSpeedConfig
+    cfg = load_train_config(CONFIGS / "train" / "projector.yaml", [f"deepspeed={path}"])
+    parsed = config_class(deepspeed_config(cfg, on_gpu=True))
+    assert parsed.zero_optimization_stage == json.loads(path.read_text())["zero_optimization"]["stage"]
+    assert parsed.train_micro_batch_size_per_gpu == cfg.micro_batch_size
+
+
+def test_released_recipe_is_a_chain_of_stages():
+    """Each stage of the released model's recipe starts from the stage before it and writes its own directory."""
+    stages = [load_train_config(path) for path in RELEASED_RECIPE]
+    assert stages[0].model == "configs/models/base.yaml" and stages[0].mode == "align"
+    for before, after in zip(stages, stages[1:]):
+        assert after.model == before.output_dir and after.mode == "projector_lora"
+    assert len({s.output_dir for s in stages}) == len(stages)
+    assert stages[-1].data.task_weights["sound_class"] == 25 and stages[-1].data.task_weights["mcq"] == 0.3
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "base.yaml").write_text(
+        "mode: projector\ndata: {train: [a.jsonl, b.jsonl], task_weights: {asr: 2, caption: 3}}\n"
+        "optimizer: {lr: 1.0e-3, warmup_steps: 100}\n")
+    (tmp_path / "run.yaml").write_text(
+        "extends: recipes/base.yaml\ndata: {train: [c.jsonl], task_weights: {asr: 0.5}}\noptimizer: {lr: 2.0e-4}\n")
+    cfg = load_train_config(tmp_path / "run.yaml", ["optimizer.warmup_steps=7"])
+    assert cfg.mode == "projector" and cfg.data.train == ["c.jsonl"]
+    assert cfg.data.task_weights == {"asr": 0.5, "caption": 3.0}
+    assert (cfg.optimizer.lr, cfg.optimizer.warmup_steps) == (2.0e-4, 7)
+
+
+def test_extends_errors_name_the_files(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nmax_steps: 3\n")
+    with pytest.raises(ConfigError, match=r"extends loops: .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        load_yaml(TrainConfig, tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing\.yaml: config file not found \(extended by .*c\.yaml\)"):
+        load_yaml(TrainConfig, tmp_path / "c.yaml")
+    (tmp_path / "e.yaml").write_text("max_steps: 3\n")
+    (tmp_path / "d.yaml").write_text("extends: e.yaml\nstage: align\n")
+    with pytest.raises(ConfigError, match=r"d\.yaml: TrainConfig: unknown key\(s\) stage; known: .*mode"):
+        load_yaml(TrainConfig, tmp_path / "d.yaml")

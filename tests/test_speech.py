@@ -144,7 +144,7 @@ def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
 @pytest.fixture(scope="module")
 def transcribe():
     """Whisper-base through the project's own weights resolution (offline pack, converted once): (samples, rate) -> text."""
-    from audiollm.data.starter.intelligibility import whisper_transcriber
+    from audiollm.eval.intelligibility import whisper_transcriber
     from audiollm.weights import WeightsError
 
     try:

@@ -205,7 +205,7 @@ VOICE_WER_BOUND = 0.5
 
 @pytest.mark.weights
 def test_whisper_base_transcribes_the_synthetic_speech_at_a_low_wer(corpus):
-    from audiollm.data.starter.intelligibility import transcription_sample, whisper_wer
+    from audiollm.eval.intelligibility import transcription_sample, whisper_wer
 
     # One voice of each engine, two sentences each: every engine is heard, and the test stays short.
     first_voice: dict[str, str] = {}

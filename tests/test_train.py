@@ -99,7 +99,7 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path: Path):
 def test_stage2_starts_from_stage1_and_adds_lora(tmp_path: Path):
     manifest = write_manifest(tmp_path / "data")
     stage1 = tmp_path / "stage1"
-    train(load_train_config(TINY_TRAIN, overrides(manifest, stage1, "stage=projector", "max_steps=10")))
+    train(load_train_config(TINY_TRAIN, overrides(manifest, stage1, "mode=projector", "max_steps=10")))
     assert not (stage1 / "lora").exists()
 
     stage2 = tmp_path / "stage2"
@@ -123,12 +123,12 @@ def test_align_stage_teaches_the_projector_to_spell_the_transcripts_and_stage1_b
     align = tmp_path / "align"
     # Frames that differ with the pitch at every position (see RandomWhisperConfig.init_std).
     distinct = "model_overrides=[encoder.random.init_std=0.2]"
-    result = train(load_train_config(TINY_TRAIN, overrides(manifest, align, "stage=align", "max_steps=100", distinct,
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, align, "mode=align", "max_steps=100", distinct,
                                                            "log_every=10", f"eval.manifest={manifest}",
                                                            "eval.every_steps=50")))
     curve = losses(align)
     assert curve[-1] < curve[0] / 4
-    assert list(result.skipped.values()) == ["the align stage needs one clip per row, this row has 2"]
+    assert list(result.skipped.values()) == ["align mode needs one clip per row, this row has 2"]
     assert not (align / "lora").exists()
 
     # Scored against the LLM's own embeddings, the projected audio now spells each clip's answer (greedy CTC),
@@ -146,7 +146,7 @@ def test_align_stage_teaches_the_projector_to_spell_the_transcripts_and_stage1_b
     # Stage 1 (language-model loss) continues from the aligned projector: one step moves each weight by about lr.
     stage1 = tmp_path / "stage1"
     train(load_train_config(TINY_TRAIN, overrides(write_manifest(tmp_path / "words"), stage1, f"model={align}",
-                                                  "stage=projector", "max_steps=1")))
+                                                  "mode=projector", "max_steps=1")))
     aligned, continued = load_file(align / "projector.safetensors"), load_file(stage1 / "projector.safetensors")
     assert max(float((aligned[k] - continued[k]).abs().max()) for k in aligned) < 0.01
 

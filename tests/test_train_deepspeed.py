@@ -80,7 +80,7 @@ def test_zero3_align_stage_lowers_the_ctc_loss(tmp_path: Path):
     # ZeRO-3 shards the LLM's embedding matrix too; the align stage's CTC scores against all of it.
     manifest = write_manifest(tmp_path / "data")
     out = tmp_path / "align"
-    done = _launch(manifest, out, 3, "stage=align", "max_steps=8")
+    done = _launch(manifest, out, 3, "mode=align", "max_steps=8")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     curve = losses(out)
     assert len(curve) == 8 and curve[-1] < curve[0] - 0.5

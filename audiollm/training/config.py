@@ -1,4 +1,5 @@
-"""Training configuration: dataclasses read from ``configs/train/*.yaml`` with ``key=value`` overrides."""
+"""Training configuration: dataclasses read from ``configs/train/`` recipes (``extends:`` chains) with ``key=value``
+overrides."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ from typing import Literal
 from ..config import ConfigError, load_yaml
 from ..data.augment import SPEED_SENSITIVE_TASKS
 
-# What each stage trains; the model config's LoRA switch follows from it. "align" trains the projector alone with
-# CTC against the LLM's vocabulary on transcription rows (no LLM layer runs); "projector" and "projector_lora" learn
-# the answers with the language-model loss.
-STAGE_LORA = {"align": False, "projector": False, "projector_lora": True}
+# What a run trains (its ``mode``); the model config's LoRA switch follows from it. "align" trains the projector
+# alone with CTC against the LLM's vocabulary on transcription rows (no LLM layer runs); "projector" and
+# "projector_lora" learn the answers with the language-model loss.
+MODE_LORA = {"align": False, "projector": False, "projector_lora": True}
 
 
 @dataclasses.dataclass
 class DataConfig:
     # JSONL manifests (paths relative to the working directory); rows of all of them are pooled.
     train: list[str] = dataclasses.field(default_factory=list)
-    # Train only on rows of these tasks (empty: every row), e.g. [asr, caption] for stage 1.
+    # Train only on rows of these tasks (empty: every row), e.g. [asr, caption] for the projector recipe.
     tasks: list[str] = dataclasses.field(default_factory=list)
     # How often a task's rows are drawn per epoch (default 1): 5 shows each row five times, 0.25 a random quarter of
     # them; balances a mix in which some tasks have a hundred times more rows than others.
@@ -70,7 +71,7 @@ class TrainConfig:
     # A model config YAML (fresh projector) or a saved model directory (e.g. the previous stage's output).
     model: str = "configs/models/base.yaml"
     model_overrides: list[str] = dataclasses.field(default_factory=list)
-    stage: Literal["align", "projector", "projector_lora"] = "projector"
+    mode: Literal["align", "projector", "projector_lora"] = "projector"
     output_dir: str = "runs/train"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
@@ -89,9 +90,9 @@ class TrainConfig:
     log_every: int = 10
 
     def model_config_overrides(self) -> list[str]:
-        """The model overrides this run applies: the stage's LoRA switch and precision settings, then the user's."""
+        """The model overrides this run applies: the mode's LoRA switch and precision settings, then the user's."""
         return [
-            f"lora.enabled={str(STAGE_LORA[self.stage]).lower()}",
+            f"lora.enabled={str(MODE_LORA[self.mode]).lower()}",
             f"gradient_checkpointing={str(self.gradient_checkpointing).lower()}",
             *self.model_overrides,
         ]

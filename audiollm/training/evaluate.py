@@ -1,5 +1,5 @@
 """Periodic dev evaluation during training: each task's headline metric (WER for ASR, accuracy otherwise); in the
-align stage, the WER of what the projector alone writes."""
+align mode, the WER of what the projector alone writes."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if unknown:
         raise ValueError(f"data.task_weights names task(s) {', '.join(unknown)} that no training row has")
     dev_rows = read_rows([cfg.eval.manifest]) if cfg.eval.manifest else []
-    if cfg.stage == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
+    if cfg.mode == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
         dev_rows = [r for r in dev_rows if r.example.task in cfg.data.tasks]
     dev_rows = dev_rows[: cfg.eval.max_rows]
     existing = checkpoints(out)
@@ -79,9 +79,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                    if cfg.data.speed_tasks else None)
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb)
         dataset.skipped.update(state.skipped)
-        if cfg.stage == "align":
+        if cfg.mode == "align":
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
-            dataset.skipped.update({r.where: f"the align stage needs one clip per row, this row has "
+            dataset.skipped.update({r.where: f"align mode needs one clip per row, this row has "
                                     f"{len(r.example.audio)}" for r in rows if len(r.example.audio) != 1})
         weights = [cfg.data.task_weights.get(r.example.task, 1.0) for r in rows] if cfg.data.task_weights else None
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
@@ -146,7 +146,7 @@ def _loop(
             batch = collate(samples, processor) if samples else last_good
             assert batch is not None
             last_good = batch
-            output = forward_batch(backend, processor, batch, encode(batch.clips), cfg.stage == "align")
+            output = forward_batch(backend, processor, batch, encode(batch.clips), cfg.mode == "align")
             micro += 1
             boundary = micro % cfg.grad_accum == 0
             backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
@@ -169,7 +169,7 @@ def _loop(
             if dev_rows and (state.step % cfg.eval.every_steps == 0 or state.step == cfg.max_steps):
                 # Every rank scores the same rows (under ZeRO-3 each forward needs all ranks); rank 0 logs.
                 with backend.gather_encoder():
-                    if cfg.stage == "align":
+                    if cfg.mode == "align":
                         scores = evaluate_alignment(backend.model, dev_rows, encode)
                     else:
                         scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)

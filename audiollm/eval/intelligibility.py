@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ...audio import AudioInput, load_audio
-from ..manifest import read_manifest
+from ..audio import AudioInput, load_audio
+from ..data.manifest import read_manifest
+from .metrics import word_errors
 
 BATCH = 8
 MAX_TOKENS = 64  # the sentences have at most 16 words; a stuck decoder stops here
@@ -49,7 +50,7 @@ def whisper_transcriber(model_name: str = "whisper-base",
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from ...weights import resolve_model
+    from ..weights import resolve_model
 
     path = resolve_model(model_name, kind="whisper")
     model = WhisperForConditionalGeneration.from_pretrained(path).eval()
@@ -69,8 +70,6 @@ def whisper_transcriber(model_name: str = "whisper-base",
 def whisper_wer(sample: Iterable[tuple[str, Path, str]], model_name: str = "whisper-base",
                 progress: bool = True, num_beams: int = 1) -> list[VoiceScore]:
     """WER per voice of :func:`whisper_transcriber`'s transcriptions, in batches."""
-    from ...eval.metrics import word_errors
-
     transcribe = whisper_transcriber(model_name, num_beams)
     items = list(sample)
     scores: dict[str, VoiceScore] = {}
