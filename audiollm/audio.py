@@ -170,3 +170,8 @@ def log_mel(window: np.ndarray, n_mels: int = 80, pad_to_30s: bool = False) -> t
 def audio_features(samples: np.ndarray, n_mels: int = 80, pad_to_30s: bool = False) -> list[torch.Tensor]:
     """Log-mel features of each 30 s window of a 16 kHz clip."""
     return [log_mel(w, n_mels, pad_to_30s) for w in split_windows(samples)]
+
+
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples as 16-bit little-endian PCM, clipped to [-1, 1] first (what players and OpenAI's pcm16 take)."""
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")

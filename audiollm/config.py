@@ -12,6 +12,12 @@ import yaml
 
 T = TypeVar("T")
 
+# What a model spec (``--model``, ``ServeConfig.model``) names unless told otherwise: the released model.
+DEFAULT_MODEL = "default"
+MODEL_HELP = "'default' (the released model), a saved model directory, a hub id, or a model config YAML"
+# The question asked about a clip when none is given.
+DEFAULT_PROMPT = "What do you hear?"
+
 
 class ConfigError(ValueError):
     """A configuration file or override that does not fit its schema."""
@@ -124,6 +130,11 @@ class AudioLLMConfig:
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def option(default: Any, help: str) -> Any:
+    """A dataclass field whose command-line flag (generated from the dataclass) shows ``help``."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def load_yaml(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:

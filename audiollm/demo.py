@@ -16,7 +16,8 @@ import numpy as np
 # Before gradio is imported anywhere: the demo makes no calls outside the machine it runs on.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from .audio import SAMPLE_RATE, AudioError, load_audio  # noqa: E402 - after the environment is set
+from .audio import SAMPLE_RATE, AudioError, load_audio, to_pcm16  # noqa: E402 - after the environment is set
+from .config import DEFAULT_PROMPT  # noqa: E402
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -81,7 +82,7 @@ class Responder:
         if samples is not None:
             parts.append({"type": "audio", "audio": samples})
             chat.append({"role": "user", "content": {"path": audio_path}})
-        prompt = text or "What do you hear?"
+        prompt = text or DEFAULT_PROMPT
         parts.append({"type": "text", "text": prompt})
         chat.append({"role": "user", "content": prompt})
         turn = {"role": "user", "content": parts}
@@ -97,8 +98,7 @@ class Responder:
                 yield chat, history, None, "", gr.skip()
             else:
                 samples_out, rate = item
-                pcm = (np.clip(samples_out, -1.0, 1.0) * 32767).astype(np.int16)
-                yield chat, history, None, "", (rate, pcm)
+                yield chat, history, None, "", (rate, to_pcm16(samples_out))
         history += [turn, {"role": "assistant", "content": answer.strip()}]
         yield chat, history, None, "", gr.skip()
 

@@ -27,7 +27,8 @@ import numpy as np
 import psutil
 import soundfile as sf
 
-from audiollm.server.background import serve_in_process
+from audiollm.config import DEFAULT_PROMPT
+from serving import serve_in_process  # bench/serving.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +60,7 @@ def clip_b64(freq: float, seconds: float = 1.0) -> str:
 def body(model: str, client: int, max_tokens: int) -> dict[str, Any]:
     audio = {"type": "input_audio", "input_audio": {"data": clip_b64(200.0 + 25 * client), "format": "wav"}}
     return {"model": model, "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": [audio, {"type": "text", "text": "What do you hear?"}]}]}
+            "messages": [{"role": "user", "content": [audio, {"type": "text", "text": DEFAULT_PROMPT}]}]}
 
 
 async def one_client(http: httpx.AsyncClient, request: dict[str, Any], count: int, latencies: list[float]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import importlib.util
 
@@ -9,8 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiollm.cli import main
+from audiollm.cli import build_parser, main
 from audiollm.commands.chat import ChatSession
+from audiollm.commands.options import config_from_args
+from audiollm.config import DEFAULT_MODEL, MODEL_HELP
+from audiollm.server.settings import ServeConfig
 
 from .conftest import TINY_CONFIG
 
@@ -109,3 +113,30 @@ def test_chat_history_reaches_the_model(tiny_model, wav_file):
     assert [part["type"] for part in seen[1][3]["content"]] == ["text"], "the clip was attached to one turn only"
     session.handle("/clear", out)
     assert session.history == [] and "(conversation cleared)" in out.getvalue()
+
+
+def test_serve_flags_are_the_serve_config_fields(monkeypatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag in --help
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for field in dataclasses.fields(ServeConfig):
+        flag = "--" + field.name.replace("_", "-")
+        at = next((i for i, line in enumerate(lines) if line.strip().startswith(flag + " ")), None)
+        assert at is not None, f"no {flag} in audiollm serve --help"
+        entry = " ".join(" ".join(lines[at:at + 2]).split())  # a long flag has its help on the next line
+        assert field.metadata["help"] in entry and (field.default is None or f"(default: {field.default})" in entry)
+    args = build_parser().parse_args(["serve", "--max-batch", "4", "--api-key", "k3y", "--batch-window-ms", "2.5"])
+    assert config_from_args(ServeConfig, args) == ServeConfig(max_batch=4, api_key="k3y", batch_window_ms=2.5)
+    assert main(["serve", "--max-batch", "0"]) == 2
+    assert "max_batch must be positive, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["ask", "chat", "eval", "demo", "serve"])
+def test_every_command_names_the_same_default_model(command: str, monkeypatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("--model "))
+    assert f"{MODEL_HELP} (default: {DEFAULT_MODEL})" in " ".join(" ".join(lines[at:at + 2]).split())

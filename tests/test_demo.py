@@ -4,7 +4,6 @@ message in the chat, 8 requests at once all get answers, and a real headless Chr
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import soundfile as sf
 from audiollm import AudioLLM, AudioLLMConfig
 from audiollm.audio import SAMPLE_RATE
 from audiollm.demo import EXAMPLES_DIR, build_demo, launch
+from audiollm.ports import free_port
 from audiollm.speech import load_speech
 
 from .conftest import TINY_CONFIG, tone
@@ -26,12 +26,6 @@ MAX_SECONDS = 5.0
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1280,1300"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,12 @@ def chat_texts(chat: list[dict], role: str) -> list[str]:
 
 
 def test_demo_binds_loopback_only(demo_url: str):
-    assert demo_url.startswith("http://127.0.0.1:")
+    import psutil
+
+    port = int(demo_url.rstrip("/").rsplit(":", 1)[1])
+    listening = {c.laddr.ip for c in psutil.Process().net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert listening == {"127.0.0.1"}  # the socket the demo listens on, not the URL it was given
 
 
 def test_eight_requests_at_once_all_get_answers(client):

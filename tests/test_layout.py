@@ -105,7 +105,7 @@ def test_training_config_loads_and_validates(path: Path):
     if cfg.model.endswith(".yaml"):
         AudioLLMConfig.from_yaml(ROOT / cfg.model, cfg.model_config_overrides())
     if cfg.deepspeed is not None:
-        from audiollm.training.backend import deepspeed_config
+        from audiollm.training.deepspeed_backend import deepspeed_config
 
         config_class = pytest.importorskip("deepspeed.runtime.config").DeepSpeedConfig
         config_class(deepspeed_config(dataclasses.replace(cfg, deepspeed=str(ROOT / cfg.deepspeed)), on_gpu=True))
@@ -113,7 +113,7 @@ def test_training_config_loads_and_validates(path: Path):
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "deepspeed").glob("*.json")), ids=lambda p: p.name)
 def test_deepspeed_config_is_valid_for_deepspeed(path: Path):
-    from audiollm.training.backend import deepspeed_config
+    from audiollm.training.deepspeed_backend import deepspeed_config
 
     config_class = pytest.importorskip("deepspeed.runtime.config").DeepSpeedConfig
     cfg = load_train_config(CONFIGS / "train" / "projector.yaml", [f"deepspeed={path}"])

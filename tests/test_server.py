@@ -25,23 +25,14 @@ from audiollm.audio import load_audio
 from audiollm.model import AudioLLM
 from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
 from audiollm.server.batching import Batcher
-from audiollm.server.background import serve_in_process, serve_in_thread
 from audiollm.server.settings import ServeConfig
+from bench.serving import serve_in_process, serve_in_thread
 
 from .conftest import TINY_CONFIG, tone
+from .server_helpers import audio_part, wav_bytes
 
 MAX_AUDIO_SECONDS = 5.0
 MAX_TOKENS = 16
-
-
-def wav_bytes(seconds: float, freq: float = 440.0, rate: int = 16_000) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, tone(seconds, freq, rate), rate, format="WAV")
-    return buf.getvalue()
-
-
-def audio_part(data: bytes, fmt: str = "wav") -> dict[str, Any]:
-    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode(), "format": fmt}}
 
 
 def chat_body(**overrides: Any) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from audiollm.model import AudioLLM
 from audiollm.server.app import create_app
-from audiollm.server.background import serve_in_thread
 from audiollm.server.settings import ServeConfig
+from bench.serving import serve_in_thread
 
 from .conftest import TINY_CONFIG
-from .test_server import audio_part, wav_bytes
+from .server_helpers import audio_part, wav_bytes
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

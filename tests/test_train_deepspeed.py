@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,22 +11,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audiollm.training.backend import SHARED_MEMORY
+from audiollm.ports import free_port
+from audiollm.training.deepspeed_backend import SHARED_MEMORY
 from tests.conftest import ROOT
 from tests.train_helpers import TINY_TRAIN, losses, overrides, write_manifest
 
 pytest.importorskip("deepspeed")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(manifest: Path, out: Path, zero: int, *more: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "deepspeed.launcher.runner", "--num_gpus", "2", "--master_port",
-               str(_free_port()), "train/finetune.py", str(TINY_TRAIN),
+               str(free_port()), "train/finetune.py", str(TINY_TRAIN),
                *overrides(manifest, out, f"deepspeed=configs/deepspeed/zero{zero}.json", *more)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_MODEL = "default"
+from .options import add_model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", help="audio file (wav, flac, ogg, mp3)")
     parser.add_argument("prompt", help="the question or instruction")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
+    add_model_argument(parser)
     parser.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--num-beams", type=int, default=1,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from .ask import DEFAULT_MODEL
+from .options import add_model_argument
 
 HELP = """commands:
   /audio PATH   attach a clip to your next message (several may be attached)
@@ -16,7 +16,7 @@ HELP = """commands:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
+    add_model_argument(parser)
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--system", default=None, help="a system prompt for the whole conversation")
 

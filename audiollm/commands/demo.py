@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .ask import DEFAULT_MODEL
+from .options import add_model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..demo import DEFAULT_MAX_SECONDS
     from ..speech import BACKENDS, DEFAULT_BACKEND
 
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
+    add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--speech-backend", default=DEFAULT_BACKEND, choices=[*sorted(BACKENDS), "none"],

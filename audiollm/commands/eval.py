@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_MODEL = "default"
+from .options import add_model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="'default', a saved model directory, a hub id, or a model config YAML")
+    add_model_argument(parser)
     parser.add_argument("--manifest", type=Path, help="JSONL manifest of rows to answer and score")
     parser.add_argument("--out", type=Path, help="the report JSON; its .md, .rows.jsonl and .png are written beside "
                                                  "it (with --compare: the PNG of the deltas)")

@@ -1,35 +1,37 @@
-"""What ``audiollm serve`` is told: the model, where to listen, and the limits that keep the server up."""
+"""What ``audiollm serve`` is told: the model, where to listen, and the limits that keep the server up.
+
+Each field is one ``audiollm serve`` flag (``max_body_mb`` is ``--max-body-mb``), with the help text given here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+from ..config import DEFAULT_MODEL, MODEL_HELP, option
+
 
 @dataclasses.dataclass
 class ServeConfig:
-    # What ``--model`` names: 'default', a saved model directory, a hub id, or a model config YAML.
-    model: str = "default"
-    # The id clients send as ``model``; by default the model spec's name ("tiny" for configs/models/tiny.yaml).
-    model_name: str | None = None
+    model: str = option(DEFAULT_MODEL, MODEL_HELP)
+    model_name: str | None = option(None, "the model id clients send (default: the --model name, e.g. 'tiny' for "
+                                          "configs/models/tiny.yaml)")
     # Loopback unless told otherwise: the API has no authentication without ``api_key``.
-    host: str = "127.0.0.1"
-    port: int = 8000
-    api_key: str | None = None
-    # OpenAI's own upload limit is 25 MB.
-    max_body_mb: float = 25.0
-    max_audio_seconds: float = 120.0
-    max_tokens: int = 512
-    # Prompt tokens, audio placeholders included (30 s of audio is 375 with the projector stacking 4 frames).
-    max_prompt_tokens: int = 4096
-    # The speech head for spoken answers (hibari, piper or espeak), loaded on the first request for one.
-    speech: str = "hibari"
-    speech_voice: str | None = None
-    # Requests waiting for the model; more get 503 instead of an ever-growing queue.
-    queue_size: int = 64
-    max_batch: int = 16
-    # How long the first request of a batch waits for others to join it.
-    batch_window_ms: float = 10.0
+    host: str = option("127.0.0.1", "address to bind (127.0.0.1: this machine only)")
+    port: int = option(8000, "port to listen on")
+    api_key: str | None = option(None, "ask clients for 'Authorization: Bearer KEY'")
+    max_body_mb: float = option(25.0, "largest request body in MB (OpenAI's own upload limit is 25 MB)")
+    max_audio_seconds: float = option(120.0, "longest audio a request may send, in seconds")
+    max_tokens: int = option(512, "the largest max_tokens a request may ask for")
+    max_prompt_tokens: int = option(4096, "longest prompt in tokens, audio placeholders included (30 s of audio is "
+                                          "375 with the projector stacking 4 frames)")
+    speech: str = option("hibari", "speech backend for spoken answers (hibari, piper or espeak), loaded on the "
+                                   "first request for one")
+    speech_voice: str | None = option(None, "the speech backend's voice (piper: an .onnx file)")
+    queue_size: int = option(64, "requests that may wait for the model; more get 503 instead of an ever-growing "
+                                 "queue")
+    max_batch: int = option(16, "requests answered together in one generation")
+    batch_window_ms: float = option(10.0, "how long the first request of a batch waits for others to join it")
 
     def __post_init__(self) -> None:
         limits = ("max_body_mb", "max_audio_seconds", "max_tokens", "max_prompt_tokens", "queue_size", "max_batch")

@@ -15,14 +15,11 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from ..audio import to_pcm16
 from .errors import APIError
 
 # How long OpenAI says an answer's audio stays referable; nothing is stored here, the value is for clients.
 EXPIRES_S = 3600
-
-
-def pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 def wav(samples: np.ndarray, rate: int) -> bytes:
@@ -55,7 +52,7 @@ class Speaker:
     def audio_object(self, text: str, fmt: str) -> dict[str, Any]:
         """The whole answer spoken: ``message.audio`` of a chat completion."""
         samples, rate = self.load().speak(text)
-        data = wav(samples, rate) if fmt == "wav" else pcm16(samples)
+        data = wav(samples, rate) if fmt == "wav" else to_pcm16(samples).tobytes()
         return {"id": f"audio_{uuid.uuid4().hex}", "data": base64.b64encode(data).decode(),
                 "expires_at": int(time.time()) + EXPIRES_S, "transcript": text, "sample_rate": rate}
 
@@ -71,7 +68,8 @@ class Speaker:
         def speak() -> None:
             try:
                 for samples, rate in head.stream(iter(text_in.get, None)):
-                    delta = {"id": audio_id, "data": base64.b64encode(pcm16(samples)).decode(), "sample_rate": rate}
+                    data = base64.b64encode(to_pcm16(samples).tobytes()).decode()
+                    delta = {"id": audio_id, "data": data, "sample_rate": rate}
                     loop.call_soon_threadsafe(audio_out.put_nowait, delta)
             except Exception as exc:  # noqa: BLE001 - raised in the request's task
                 loop.call_soon_threadsafe(audio_out.put_nowait, exc)

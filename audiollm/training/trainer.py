@@ -22,11 +22,12 @@ from ..data.collate import TrainBatch, collate
 from ..data.dataset import ManifestDataset, Row, read_rows
 from ..data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
 from ..data.sampler import LengthGroupedBatches
-from ..model import load_model
+from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
-from .backend import Backend, build_backend
+from .backend import Backend
 from .checkpoint import TrainerState, checkpoints, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .deepspeed_backend import DeepSpeedBackend
 from .evaluate import evaluate_alignment, evaluate_rows
 from .metrics import MetricsLogger
 
@@ -93,7 +94,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                 cache = FeatureCache(root, encoder_identity(model))
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         logger = MetricsLogger(out, main)
-        loss, rate = _loop(cfg, backend, model.processor, dataset, batches, encode, logger, state, dev_rows, out)
+        loss: float | None = None
+        rate: float | None = None
+        if state.step < cfg.max_steps:
+            loop = Loop(cfg, backend, model.processor, dataset, batches, encode, logger, state, dev_rows, out)
+            loss, rate = loop.run()
         skipped: dict[str, str] = {}
         for part in backend.gather_objects(dataset.skipped):
             skipped.update(part)
@@ -111,83 +116,115 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         backend.close()
 
 
-def _loop(
-    cfg: TrainConfig,
-    backend: Backend,
-    processor: AudioProcessor,
-    dataset: ManifestDataset,
-    batches: LengthGroupedBatches,
-    encode: CachedEncoder,
-    logger: MetricsLogger,
-    state: TrainerState,
-    dev_rows: list[Row],
-    out: Path,
-) -> tuple[float | None, float | None]:
-    main = backend.rank == 0
-    if state.step >= cfg.max_steps:
-        return None, None
-    bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not main, desc="train", dynamic_ncols=True)
-    micro = 0
-    last_good: TrainBatch | None = None
-    window: list[float] = []
-    loss_mean = float("nan")
-    started, window_start = time.perf_counter(), time.perf_counter()
-    samples_total = samples_window = 0
-    while state.step < cfg.max_steps:
-        epoch = batches.epoch(state.epoch)
-        steps_before, fresh_epoch = micro, state.batch < len(epoch)
-        while state.batch < len(epoch) and state.step < cfg.max_steps:
-            samples = [s for i in epoch[state.batch] if (s := dataset[i]) is not None]
+class Loop:
+    """The training loop, one named step at a time: a micro-batch forward and backward (ranks in lockstep), then at
+    each optimizer step the log line, the dev evaluation and the checkpoint that are due."""
+
+    def __init__(self, cfg: TrainConfig, backend: Backend, processor: AudioProcessor, dataset: ManifestDataset,
+                 batches: LengthGroupedBatches, encode: CachedEncoder, logger: MetricsLogger, state: TrainerState,
+                 dev_rows: list[Row], out: Path):
+        self.cfg, self.backend, self.processor, self.dataset = cfg, backend, processor, dataset
+        self.batches, self.encode, self.logger, self.state = batches, encode, logger, state
+        self.dev_rows, self.out = dev_rows, out
+        self.main = backend.rank == 0
+        self.micro = 0
+        self.last_good: TrainBatch | None = None
+        # What the next log line averages: losses and samples since the last one.
+        self.window: list[float] = []
+        self.samples_window = self.samples_total = 0
+        self.loss_mean = float("nan")
+        self.started = self.window_start = time.perf_counter()
+        self.bar = tqdm(total=cfg.max_steps, initial=state.step, disable=not self.main, desc="train",
+                        dynamic_ncols=True)
+
+    def run(self) -> tuple[float, float]:
+        """Train to ``max_steps``; the last logged mean loss and the run's samples per second."""
+        while self.state.step < self.cfg.max_steps:
+            self.run_epoch()
+        self.bar.close()
+        elapsed = max(1e-9, time.perf_counter() - self.started)
+        return self.loss_mean, self.samples_total / elapsed * self.backend.world_size
+
+    def run_epoch(self) -> None:
+        state = self.state
+        epoch = self.batches.epoch(state.epoch)
+        steps_before, fresh_epoch = self.micro, state.batch < len(epoch)
+        while state.batch < len(epoch) and state.step < self.cfg.max_steps:
+            indices = epoch[state.batch]
             state.batch += 1
-            # Ranks stay in lockstep: a rank whose rows all failed repeats its last batch with zero weight;
-            # if one has none yet, every rank skips this batch together.
-            if not backend.all_true(bool(samples) or last_good is not None):
-                continue
-            batch = collate(samples, processor) if samples else last_good
-            assert batch is not None
-            last_good = batch
-            output = forward_batch(backend, processor, batch, encode(batch.clips), cfg.mode == "align")
-            micro += 1
-            boundary = micro % cfg.grad_accum == 0
-            backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
-            if samples:
-                window.append(float(output.loss.detach()))
-            samples_window += len(samples)
-            samples_total += len(samples)
-            state.samples += len(samples)
-            if not boundary:
-                continue
-            state.step += 1
-            bar.update(1)
-            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
-                elapsed = time.perf_counter() - window_start
-                loss_mean = backend.mean(sum(window) / len(window) if window else float("nan"))
-                rate = backend.mean(samples_window / elapsed) * backend.world_size
-                logger.log(state.step, {"train/loss": loss_mean, "train/lr": backend.lr(), "train/samples_per_s": rate})
-                bar.set_postfix(loss=f"{loss_mean:.4f}", lr=f"{backend.lr():.2e}", samples_s=f"{rate:.1f}")
-                window, samples_window, window_start = [], 0, time.perf_counter()
-            if dev_rows and (state.step % cfg.eval.every_steps == 0 or state.step == cfg.max_steps):
-                # Every rank scores the same rows (under ZeRO-3 each forward needs all ranks); rank 0 logs.
-                with backend.gather_encoder():
-                    if cfg.mode == "align":
-                        scores = evaluate_alignment(backend.model, dev_rows, encode)
-                    else:
-                        scores = evaluate_rows(backend.model, dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
-                logger.log(state.step, scores)
-                if main:
-                    bar.write(f"step {state.step} dev: " + ", ".join(f"{k[4:]}={v:.4g}" for k, v in scores.items()))
-            if state.step % cfg.checkpoint.every_steps == 0:
-                state.skipped = dict(dataset.skipped)
-                path = save_checkpoint(out, state, backend, cfg.checkpoint.keep_last)
-                if main:
-                    bar.write(f"checkpoint {path.name} saved")
-                    sys.stdout.flush()
+            if self.micro_batch(indices):
+                self.optimizer_step_done()
         if state.batch >= len(epoch):
-            if fresh_epoch and micro == steps_before:
-                raise ValueError(f"an epoch passed without one usable row; skipped rows: {_listing(dataset.skipped)}")
+            if fresh_epoch and self.micro == steps_before:
+                raise ValueError("an epoch passed without one usable row; skipped rows: "
+                                 f"{_listing(self.dataset.skipped)}")
             state.epoch, state.batch = state.epoch + 1, 0
-    bar.close()
-    return loss_mean, samples_total / max(1e-9, time.perf_counter() - started) * backend.world_size
+
+    def micro_batch(self, indices: list[int]) -> bool:
+        """Forward and backward one micro-batch; True when it ended an optimizer step."""
+        samples = [s for i in indices if (s := self.dataset[i]) is not None]
+        # Ranks stay in lockstep: a rank whose rows all failed repeats its last batch with zero weight;
+        # if one has none yet, every rank skips this batch together.
+        if not self.backend.all_true(bool(samples) or self.last_good is not None):
+            return False
+        batch = collate(samples, self.processor) if samples else self.last_good
+        assert batch is not None
+        self.last_good = batch
+        output = forward_batch(self.backend, self.processor, batch, self.encode(batch.clips), self.cfg.mode == "align")
+        self.micro += 1
+        boundary = self.micro % self.cfg.grad_accum == 0
+        self.backend.micro_step(output.loss * (1.0 if samples else 0.0), boundary)
+        if samples:
+            self.window.append(float(output.loss.detach()))
+        self.samples_window += len(samples)
+        self.samples_total += len(samples)
+        self.state.samples += len(samples)
+        return boundary
+
+    def optimizer_step_done(self) -> None:
+        state, cfg = self.state, self.cfg
+        state.step += 1
+        self.bar.update(1)
+        last = state.step == cfg.max_steps
+        if state.step % cfg.log_every == 0 or last:
+            self.log()
+        if self.dev_rows and (state.step % cfg.eval.every_steps == 0 or last):
+            self.evaluate()
+        if state.step % cfg.checkpoint.every_steps == 0:
+            self.checkpoint()
+
+    def log(self) -> None:
+        backend = self.backend
+        elapsed = time.perf_counter() - self.window_start
+        self.loss_mean = backend.mean(sum(self.window) / len(self.window) if self.window else float("nan"))
+        rate = backend.mean(self.samples_window / elapsed) * backend.world_size
+        self.logger.log(self.state.step, {"train/loss": self.loss_mean, "train/lr": backend.lr(),
+                                          "train/samples_per_s": rate})
+        self.bar.set_postfix(loss=f"{self.loss_mean:.4f}", lr=f"{backend.lr():.2e}", samples_s=f"{rate:.1f}")
+        self.window, self.samples_window, self.window_start = [], 0, time.perf_counter()
+
+    def evaluate(self) -> None:
+        # Every rank scores the same rows (under ZeRO-3 each forward needs all ranks); rank 0 logs.
+        backend, cfg = self.backend, self.cfg
+        with backend.gather_encoder():
+            if cfg.mode == "align":
+                scores = evaluate_alignment(backend.model, self.dev_rows, self.encode)
+            else:
+                scores = evaluate_rows(backend.model, self.dev_rows, cfg.eval.batch_size, cfg.eval.max_new_tokens)
+        self.logger.log(self.state.step, scores)
+        if self.main:
+            self.bar.write(f"step {self.state.step} dev: " + ", ".join(f"{k[4:]}={v:.4g}" for k, v in scores.items()))
+
+    def checkpoint(self) -> None:
+        self.state.skipped = dict(self.dataset.skipped)
+        path = save_checkpoint(self.out, self.state, self.backend, self.cfg.checkpoint.keep_last)
+        if self.main:
+            self.bar.write(f"checkpoint {path.name} saved")
+            sys.stdout.flush()
+
+
+def build_backend(model: AudioLLM, cfg: TrainConfig) -> Backend:
+    return DeepSpeedBackend(model, cfg) if cfg.deepspeed else Backend(model, cfg)
 
 
 def forward_batch(backend: Backend, processor: AudioProcessor, batch: TrainBatch, encoded: list[torch.Tensor],

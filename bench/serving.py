@@ -1,11 +1,10 @@
-"""Run the API on loopback in the background: a thread of this process, or an ``audiollm serve`` process
-(tests and the load benchmark)."""
+"""Run the API on loopback in the background: a thread of this process, or an ``audiollm serve`` process (the load
+benchmark and the server tests)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import IO
 
 from fastapi import FastAPI
+
+from audiollm.ports import free_port
 
 
 @contextmanager
@@ -42,18 +43,12 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeou
         thread.join(timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve_in_process(args: list[str], log: IO[str], timeout: float = 180.0) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run ``audiollm serve ARGS --port <free>`` with its output to ``log``; yield its URL once ``/health``
     answers, and stop it with Ctrl-C (SIGINT) on exit."""
     port = free_port()
-    root = str(Path(__file__).resolve().parents[2])  # so a source checkout runs without being installed
+    root = str(Path(__file__).resolve().parents[1])  # so a source checkout runs without being installed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.Popen([sys.executable, "-m", "audiollm.cli", "serve", *args, "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
