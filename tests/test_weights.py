@@ -244,7 +244,7 @@ def test_base_config_builds_from_the_packs(pack_cache: Path):
     assert model.encoder.hidden_size == 512
     assert model.tokenizer.chat_template is not None
     # A fresh projector: 2 s of audio become 25 audio tokens (50 frames/s, 4 stacked) in the LLM's 576-d space.
-    batch = model.processor([model.processor.prompt_conversation(tone(2.0), "What do you hear?")])
+    batch = model.processor([model.processor.prompt_conversation(tone(2.0), "What do you hear?")], True)
     assert (batch.input_ids == model.processor.audio_token_id).sum() == 25
     assert model.project_audio(model.encode_audio(batch.audio_features)).shape == (25, 576)
     answer = model.generate(audio=tone(2.0), prompt="What do you hear?", max_new_tokens=4)
