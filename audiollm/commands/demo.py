@@ -13,12 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--speech-backend", default=DEFAULT_BACKEND, choices=[*sorted(BACKENDS), "none"],
                         help=f"speak the answers with this backend (default {DEFAULT_BACKEND}); 'none' for text only")
-    parser.add_argument("--voice", default=None, help="backend voice (see audiollm ask --help)")
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest clip accepted")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--voice", default=None, help="backend voice, see audiollm ask --help (default: the backend's own)")
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="longest clip accepted, in seconds")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest answer in tokens (default: the model config's max_new_tokens)")
 
 
 def run(args: argparse.Namespace) -> int:
