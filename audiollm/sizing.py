@@ -35,6 +35,7 @@ import torch
 from .audio import SAMPLE_RATE
 from .config import AudioLLMConfig
 from .projector import build_projector, num_audio_tokens
+from .quiet import set_verbosity
 
 GIB = 2**30
 NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # 4-bit codes, an 8-bit absmax per 64 values, an fp32 scale per 256 absmax
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("configs", nargs="+", type=Path, help="model config YAML files")
     parser.add_argument("--write", action="store_true", help="replace each file's opening comment with the header")
     args = parser.parse_args(argv)
+    set_verbosity(False)
     for path in args.configs:
         text = header(AudioLLMConfig.from_yaml(path))
         print(f"{path}:\n{text}\n")
