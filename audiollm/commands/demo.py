@@ -23,11 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import build_demo, launch
+    from ..demo import build_demo, describe_model, launch
     from ..model import load_model
     from ..speech import load_speech
 
     speech = None if args.speech_backend == "none" else load_speech(args.speech_backend, args.voice)
     model = load_model(args.model)
-    launch(build_demo(model, speech, args.max_seconds, args.max_new_tokens), args.host, args.port)
+    demo = build_demo(model, speech, args.max_seconds, args.max_new_tokens, info=describe_model(args.model))
+    launch(demo, args.host, args.port)
     return 0
