@@ -109,3 +109,15 @@ def test_ask_prints_only_the_answer():
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     assert run.stdout.count("\n") == 1 and "lights" in run.stdout.lower(), run.stdout
+
+
+def test_verbose_shows_what_the_libraries_say(tmp_path: Path):
+    """-v brings back the dependencies' loading bars and warnings that are hidden by default."""
+    clip = str(ROOT / "examples" / "chord.flac")
+    command = [sys.executable, "-m", "audiollm.cli", "ask", clip, "Describe.", "--model", str(TINY_CONFIG),
+               "--max-new-tokens", "4"]
+    quiet = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    loud = subprocess.run([*command, "-v"], env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert quiet.returncode == loud.returncode == 0, loud.stderr
+    assert quiet.stderr == ""
+    assert "Loading weights" in loud.stderr
