@@ -43,6 +43,8 @@ def test_repository_paths_and_hub_ids_still_work_from_elsewhere(tmp_path: Path, 
     assert Path(cfg.deepspeed).read_text() == (DEEPSPEED_DIR / "zero2.json").read_text()
     hub = load_train_config(TINY_TRAIN, [f"data.train=[{manifest}]", "model=someone/audio-model"])
     assert hub.model == "someone/audio-model"
+    (tmp_path / "default").mkdir()  # a folder of that name does not hide the released model
+    assert load_train_config(TINY_TRAIN, [f"data.train=[{manifest}]", "model=default"]).model == "default"
 
 
 @pytest.mark.parametrize("value, message", [

@@ -136,13 +136,14 @@ def resolve_inputs(cfg: TrainConfig, path: Path) -> None:
 
 
 def find_input(name: str, folders: list[Path]) -> str:
-    """The first of ``folders`` holding relative ``name``; else ``name`` unchanged (a hub id, or a missing file
-    whose error names it as written)."""
-    if Path(name).is_absolute():
+    """The first of ``folders`` holding relative ``name`` as a file or a saved model; else ``name`` unchanged (the
+    released model ``default``, a hub id, or a missing file whose error names it as written)."""
+    if Path(name).is_absolute() or name == "default":
         return name
     for folder in folders:
-        if (folder / name).exists():
-            return str(folder / name)
+        candidate = folder / name
+        if candidate.is_file() or (candidate / "config.yaml").is_file():
+            return str(candidate)
     return name
 
 
