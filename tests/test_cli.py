@@ -125,7 +125,8 @@ def test_serve_flags_are_the_serve_config_fields(monkeypatch, capsys: pytest.Cap
         at = next((i for i, line in enumerate(lines) if line.strip().startswith(flag + " ")), None)
         assert at is not None, f"no {flag} in audiollm serve --help"
         entry = " ".join(" ".join(lines[at:at + 2]).split())  # a long flag has its help on the next line
-        assert field.metadata["help"] in entry and (field.default is None or f"(default: {field.default})" in entry)
+        assert field.metadata["help"] in entry and "default" in entry
+        assert field.default is None or f"(default {field.default!r})" in entry or f"(default {field.default})" in entry
     args = build_parser().parse_args(["serve", "--max-batch", "4", "--api-key", "k3y", "--batch-window-ms", "2.5"])
     assert config_from_args(ServeConfig, args) == ServeConfig(max_batch=4, api_key="k3y", batch_window_ms=2.5)
     assert main(["serve", "--max-batch", "0"]) == 2
@@ -139,4 +140,4 @@ def test_every_command_names_the_same_default_model(command: str, monkeypatch, c
         main([command, "--help"])
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("--model "))
-    assert f"{MODEL_HELP} (default: {DEFAULT_MODEL})" in " ".join(" ".join(lines[at:at + 2]).split())
+    assert f"{MODEL_HELP} (default {DEFAULT_MODEL!r})" in " ".join(" ".join(lines[at:at + 2]).split())

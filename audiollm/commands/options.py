@@ -14,20 +14,19 @@ T = TypeVar("T")
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{MODEL_HELP} (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """One ``--flag-name`` per field of dataclass ``cls``: its type, choices and default from the field, its help
-    from the field's ``help`` metadata (:func:`audiollm.config.option`)."""
+    from the field's ``help`` metadata (:func:`audiollm.config.option`); the commands' HelpFormatter adds the
+    default."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         hint = hints[field.name]
         if typing.get_origin(hint) in (typing.Union, types.UnionType):
             hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
         kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata["help"]}
-        if field.default is not None:
-            kwargs["help"] += " (default: %(default)s)"
         if typing.get_origin(hint) is Literal:
             kwargs["choices"] = typing.get_args(hint)
         elif hint is bool:

@@ -19,7 +19,7 @@ class ServeConfig:
     # Loopback unless told otherwise: the API has no authentication without ``api_key``.
     host: str = option("127.0.0.1", "address to bind (127.0.0.1: this machine only)")
     port: int = option(8000, "port to listen on")
-    api_key: str | None = option(None, "ask clients for 'Authorization: Bearer KEY'")
+    api_key: str | None = option(None, "ask clients for 'Authorization: Bearer KEY' (default: no key asked)")
     max_body_mb: float = option(25.0, "largest request body in MB (OpenAI's own upload limit is 25 MB)")
     max_audio_seconds: float = option(120.0, "longest audio a request may send, in seconds")
     max_tokens: int = option(512, "the largest max_tokens a request may ask for")
@@ -27,7 +27,8 @@ class ServeConfig:
                                           "375 with the projector stacking 4 frames)")
     speech: str = option("hibari", "speech backend for spoken answers (hibari, piper or espeak), loaded on the "
                                    "first request for one")
-    speech_voice: str | None = option(None, "the speech backend's voice (piper: an .onnx file)")
+    speech_voice: str | None = option(None, "the speech backend's voice, for piper an .onnx file (default: the "
+                                            "backend's own)")
     queue_size: int = option(64, "requests that may wait for the model; more get 503 instead of an ever-growing "
                                  "queue")
     max_batch: int = option(16, "requests answered together in one generation")

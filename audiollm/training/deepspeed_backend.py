@@ -17,6 +17,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from ..config import ConfigError
 from ..model import AudioLLM
 from ..ports import free_port
+from ..quiet import hushed_stdout
 from .backend import Backend, build_optimizer
 from .config import TrainConfig
 
@@ -34,7 +35,8 @@ class DeepSpeedBackend(Backend):
 
         _single_process_defaults()
         # gloo on CPU (oneCCL when installed), nccl on GPU: DeepSpeed's accelerator knows which.
-        deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name())
+        with hushed_stdout():
+            deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name())
         self.dist = dist
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
