@@ -349,3 +349,26 @@ def test_missing_packages_are_reported_with_their_apt_command():
     text = report(_only(discover()))
     assert "apt-get install -y --no-install-recommends hydrogen-drumkits" in text
     assert "apt-get install -y --no-install-recommends pocketsphinx-testdata" in text
+
+
+def test_synthetic_sentences_are_read_over_recorded_sounds_of_the_same_split(tmp_path, monkeypatch):
+    sources = discover()
+    if not all(sources[n].available for n in ("espeak-ng", "fortunes")):
+        pytest.skip("espeak-ng or fortunes not installed")
+    monkeypatch.setattr(real_sounds, "DOC_DIR", tmp_path / "doc")
+    where = {**_fake_packages(tmp_path / "packages"), "espeak-ng": sources["espeak-ng"].where,
+             "fortunes": sources["fortunes"].where}
+    size = dataclasses.replace(SIZES["small"], speech=(2, 2, 2), pairs=(0, 0, 0), questions=(0, 0, 0),
+                               usage=(0, 0, 0), mixtures=(0, 0, 0), events=(None, None, None), event_mixtures=(3, 2, 2))
+    result = build_starter(tmp_path / "out", size, sources=_only(sources, **where), progress=False)
+    take_split = {r["meta"]["take"]: s for s in SPLITS for r in _rows(result.out, s) if r["task"] == "sound_event"}
+    mixtures = {s: [r for r in _rows(result.out, s) if r["task"] == "mixture" and "background" in r["meta"]]
+                for s in SPLITS}
+    assert all(mixtures.values()), {s: len(m) for s, m in mixtures.items()}
+    events = {label.lower() for label in CLASSES}
+    for split, rows in mixtures.items():
+        for row in rows:
+            assert take_split[row["meta"]["take"]] == split and row["meta"]["license"]
+            assert row["answer"] in events or row["answer"] == row["meta"]["sentence"], row
+    info = sf.info(result.out / mixtures["test"][0]["audio"])
+    assert info.samplerate == 16_000 and info.duration > 0.5
