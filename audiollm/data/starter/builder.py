@@ -87,7 +87,8 @@ class BuildResult:
     missing: list[Source]
     seconds: float
     manifests: dict[str, Path] = field(default_factory=dict)
-    sources: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (source, licence) -> split -> rows
+    # (source, licence) -> split -> rows; a two-clip row counts once for each clip's source
+    sources: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     classes: dict[str, dict[str, int]] = field(default_factory=dict)  # sound-event class -> split -> clips
     held_out: list[tuple[str, str, str]] = field(default_factory=list)  # (class, package, dev | test)
 
@@ -187,42 +188,18 @@ def _write_manifests(clips: list[Clip], out: Path, seed: int
         manifests[split] = path
         for task, n in Counter(r["task"] for r in rows).items():
             counts.setdefault(task, {s: 0 for s in SPLITS})[split] = n
-        for key, n in Counter(_source_of(r["meta"]) for r in rows).items():
+        for key, n in Counter(key for r in rows for key in _sources_of(r["meta"])).items():
             by_source.setdefault(key, {s: 0 for s in SPLITS})[split] = n
     return manifests, dict(sorted(counts.items())), dict(sorted(by_source.items()))
 
 
-def _source_of(meta: dict[str, Any]) -> tuple[str, str]:
-    """A row's (source, licence); a two-clip row names both clips' sources."""
-    source, licence = meta.get("source", "?"), meta.get("license", "-")
-    if isinstance(source, list):
-        source, licence = " + ".join(sorted({str(s) for s in source})), " + ".join(
-            sorted({str(x) for x in (licence if isinstance(licence, list) else [licence])}))
-    return str(source), str(licence)
-
-
-def _compare_rows(clips: list[Clip], seed: int) -> list[dict[str, Any]]:
-    """Pairs within one split: the same sentence by two voices (and a different one), sounds, music tempos."""
-    rng = random.Random(f"{seed}:compare")
-    rows = []
-    by_text: dict[str, list[Clip]] = {}
-    for c in clips:
-        if c.family == "speech":
-            by_text.setdefault(c.labels["text"], []).append(c)
-    doubles = [group for group in by_text.values() if len(group) > 1]
-    for i, group in enumerate(doubles):
-        rows.append(compare_row(group[0], group[1], rng))
-        other = doubles[(i + 1) % len(doubles)][0]
-        if other.labels["text"] != group[0].labels["text"]:
-            rows.append(compare_row(group[1], other, rng))
-    rows += _event_pairs([c for c in clips if c.family == "event"], rng)
-    for family in ("sound", "music"):
-        mine = [c for c in clips if c.family == family]
-        for a, b in zip(mine[0::2], mine[1::2]):
-            if family == "music" and a.labels["tempo"] == b.labels["tempo"]:
-                continue
-            rows.append(compare_row(a, b, rng))
-    return rows
+def _sources_of(meta: dict[str, Any]) -> set[tuple[str, str]]:
+    """A row's (source, licence) pairs: one, or for a two-clip row each clip's."""
+    sources, licences = meta.get("source", "?"), meta.get("license", "-")
+    if not isinstance(sources, list):
+        return {(str(sources), str(licences))}
+    licences = licences if isinstance(licences, list) else [licences] * len(sources)
+    return {(str(s), str(x if x is not None else "-")) for s, x in zip(sources, licences)}
 
 
 def _event_pairs(clips: list[Clip], rng: random.Random) -> list[dict[str, Any]]:
@@ -516,12 +493,13 @@ def _plan_event_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], 
                         {"voice": voice.id, "sentence": sentence, "snr_db": snr, "source": voice.engine,
                          "background": meta["source"], "license": meta["license"], "take": meta["take"],
                          "source_file": meta["source_file"]})
-            planned.append(Planned(clip, _event_mixer(voice, sentence, bed.make, snr)))
+            planned.append(Planned(clip, _mixer(voice, sentence, bed.make, snr)))
     return planned
 
 
-def _event_mixer(voice: Voice, sentence: str, bed: Callable[[Path], dict[str, Any]],
-                 snr: float) -> Callable[[Path], dict[str, Any]]:
+def _mixer(voice: Voice, sentence: str, bed: Callable[[Path], dict[str, Any]],
+           snr: float) -> Callable[[Path], dict[str, Any]]:
+    """Speech over a background that ``bed`` writes (a copied sample, or a recorded event's excerpt)."""
     def make(path: Path) -> dict[str, Any]:
         background = path.with_name("background.wav")
         bed(background)
@@ -602,16 +580,8 @@ def _plan_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], senten
                         {"text": sentence, "category": bed.category},
                         {"voice": voice.id, "sentence": sentence, "sample": bed.name, "snr_db": snr,
                          "source": voice.engine, "source_file": str(bed.path)})
-            planned.append(Planned(clip, _mixer(voice, sentence, bed.path, snr)))
+            planned.append(Planned(clip, _mixer(voice, sentence, _copy(bed.path), snr)))
     return planned
-
-
-def _mixer(voice: Voice, sentence: str, background: Path, snr: float) -> Callable[[Path], dict[str, Any]]:
-    def make(path: Path) -> dict[str, Any]:
-        voice.speak(sentence, path)
-        sf.write(path, mix(load_audio(path), load_audio(background), snr), SAMPLE_RATE)
-        return {}
-    return make
 
 
 def format_counts(result: BuildResult) -> str:
