@@ -202,6 +202,30 @@ def _sources_of(meta: dict[str, Any]) -> set[tuple[str, str]]:
     return {(str(s), str(x if x is not None else "-")) for s, x in zip(sources, licences)}
 
 
+def _compare_rows(clips: list[Clip], seed: int) -> list[dict[str, Any]]:
+    """Pairs within one split: the same sentence by two voices (and a different one), sounds, music tempos."""
+    rng = random.Random(f"{seed}:compare")
+    rows = []
+    by_text: dict[str, list[Clip]] = {}
+    for c in clips:
+        if c.family == "speech":
+            by_text.setdefault(c.labels["text"], []).append(c)
+    doubles = [group for group in by_text.values() if len(group) > 1]
+    for i, group in enumerate(doubles):
+        rows.append(compare_row(group[0], group[1], rng))
+        other = doubles[(i + 1) % len(doubles)][0]
+        if other.labels["text"] != group[0].labels["text"]:
+            rows.append(compare_row(group[1], other, rng))
+    rows += _event_pairs([c for c in clips if c.family == "event"], rng)
+    for family in ("sound", "music"):
+        mine = [c for c in clips if c.family == family]
+        for a, b in zip(mine[0::2], mine[1::2]):
+            if family == "music" and a.labels["tempo"] == b.labels["tempo"]:
+                continue
+            rows.append(compare_row(a, b, rng))
+    return rows
+
+
 def _event_pairs(clips: list[Clip], rng: random.Random) -> list[dict[str, Any]]:
     """One pair per two clips: half of them two takes of the same class (from other take groups), half two classes."""
     by_label: dict[str, list[Clip]] = {}
