@@ -194,8 +194,11 @@ def _write_manifests(clips: list[Clip], out: Path, seed: int
 
 
 def _sources_of(meta: dict[str, Any]) -> set[tuple[str, str]]:
-    """A row's (source, licence) pairs: one, or for a two-clip row each clip's."""
+    """A row's (source, licence) pairs: one, for a two-clip row each clip's, for speech over a recorded event the
+    voice's and the event package's."""
     sources, licences = meta.get("source", "?"), meta.get("license", "-")
+    if "background" in meta and not isinstance(sources, list):
+        return {(str(sources), "-"), (str(meta["background"]), str(licences))}
     if not isinstance(sources, list):
         return {(str(sources), str(licences))}
     licences = licences if isinstance(licences, list) else [licences] * len(sources)
