@@ -160,7 +160,7 @@ class WhisperTextDecoder(nn.Module):
     def _segments(self, tokens: list[int], frames: int) -> list[Segment]:
         """Split decoded tokens at timestamp pairs; without timestamps the whole window is one segment."""
         begin = self.vocab.timestamp_begin
-        window_s = frames * TIME_PRECISION
+        window_s = round(frames * TIME_PRECISION, 2)
         if not any(t >= begin for t in tokens):
             text = self.vocab.decode_text([t for t in tokens if t < self.vocab.end]).strip()
             return [Segment(0.0, window_s, text)] if text else []
@@ -172,7 +172,7 @@ class WhisperTextDecoder(nn.Module):
                 if token < self.vocab.end:
                     words.append(token)
                 continue
-            time = (token - begin) * TIME_PRECISION
+            time = round((token - begin) * TIME_PRECISION, 2)
             if start is None:
                 start = time
             elif words:
@@ -201,5 +201,5 @@ def _repeated_tail(tokens: Sequence[int]) -> int:
 def join_windows(decoded: Sequence[Decoded], window_s: float, no_speech_threshold: float) -> list[Segment]:
     """A clip's segments from its 30 s windows' decodings (times from the clip's start); a window whose no-speech
     probability is at or above ``no_speech_threshold`` is left out."""
-    return [Segment(s.start_s + i * window_s, s.end_s + i * window_s, s.text)
+    return [Segment(round(s.start_s + i * window_s, 2), round(s.end_s + i * window_s, 2), s.text)
             for i, d in enumerate(decoded) if d.no_speech_prob < no_speech_threshold for s in d.segments]
