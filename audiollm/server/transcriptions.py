@@ -32,23 +32,22 @@ def add_transcription_route(router: APIRouter, check_model: Callable[[str], None
     ) -> JSONResponse | PlainTextResponse:
         check_model(model)
         samples = await run_in_threadpool(decode_audio, await file.read(), "file", max_audio_seconds)
+        timed = response_format in ("verbose_json", "srt", "vtt")  # Whisper decodes timestamps only when asked
         try:
-            segments = await run_in_threadpool(request.app.state.model.transcribe, samples, True, language or "en")
+            result = await run_in_threadpool(request.app.state.model.transcribe, samples, timed, language or "en")
         except ValueError as exc:  # an unknown language
             raise APIError(400, str(exc), "language", "invalid_language") from exc
-        text = " ".join(s.text for s in segments)
-        if response_format == "text":
-            return PlainTextResponse(text)
+        if isinstance(result, str):
+            return PlainTextResponse(result) if response_format == "text" else JSONResponse({"text": result})
         if response_format == "srt":
-            return PlainTextResponse(srt(segments), media_type="application/x-subrip")
+            return PlainTextResponse(srt(result), media_type="application/x-subrip")
         if response_format == "vtt":
-            return PlainTextResponse(vtt(segments), media_type="text/vtt")
-        if response_format == "json":
-            return JSONResponse({"text": text})
-        return JSONResponse(verbose(text, segments, len(samples) / SAMPLE_RATE, language or "en"))
+            return PlainTextResponse(vtt(result), media_type="text/vtt")
+        return JSONResponse(verbose(result, len(samples) / SAMPLE_RATE, language or "en"))
 
 
-def verbose(text: str, segments: Sequence[Segment], duration: float, language: str) -> dict[str, Any]:
+def verbose(segments: Sequence[Segment], duration: float, language: str) -> dict[str, Any]:
+    text = " ".join(s.text for s in segments)
     return {"task": "transcribe", "language": language, "duration": round(duration, 3), "text": text,
             "segments": [{"id": i, "start": s.start_s, "end": s.end_s, "text": s.text}
                          for i, s in enumerate(segments)]}
