@@ -46,8 +46,10 @@ class EncoderConfig:
     # ``whisper``: Whisper's own decoder transcribes each clip that holds speech, and the transcript is put in the
     # prompt after that clip's audio tokens as a line ``Transcript: ...``. ``none``: audio tokens only.
     transcript: Literal["none", "whisper"] = "none"
-    # A clip is speech when Whisper's no-speech probability (the <|nocaptions|> token at the first step) is below
-    # this; a doorbell or a dog gets no transcript.
+    # Which 30 s windows hold speech (the others get no transcript, so a doorbell or a dog gets none): silero-vad
+    # (measured best, audiollm/vad.py), or Whisper's no-speech probability (the <|nocaptions|> token at the first
+    # step) below ``no_speech_threshold``.
+    speech_detector: Literal["silero-vad", "whisper"] = "silero-vad"
     no_speech_threshold: float = 0.6
 
 

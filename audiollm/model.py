@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel, StoppingCriteriaList, TextIteratorStreamer
@@ -22,7 +23,8 @@ from .llm import build_llm
 from .processor import AudioBatch, AudioProcessor, Conversation, Message
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
-from .transcribe import Segment, join_windows
+from .transcribe import SILENT, Decoded, Segment, join_windows
+from .vad import speech_spans
 
 CONFIG_FILE = "config.yaml"
 PROJECTOR_FILE = "projector.safetensors"
@@ -349,9 +351,9 @@ class AudioLLM(nn.Module):
         """Whisper's own greedy decoding of a clip of any length, 30 s window by 30 s window.
 
         Returns the text, or with ``timestamps`` the segments ``(start_s, end_s, text)`` in seconds from the clip's
-        start. Windows Whisper judges to hold no speech (no-speech probability at or above
-        ``encoder.no_speech_threshold``) give nothing. ``language`` is the spoken language Whisper is told
-        (English-only checkpoints take None).
+        start. Windows without speech (``encoder.speech_detector``: silero-vad, or Whisper's no-speech
+        probability) give nothing. ``language`` is the spoken language Whisper is told (English-only checkpoints
+        take None).
 
         ``pad_to_30s`` decodes each window padded to 30 s as Whisper was trained (an encoder pass of its own when
         the model's frames are unpadded); off, the decoder reads the clip's own frames. Measured with Whisper-base,
@@ -371,13 +373,20 @@ class AudioLLM(nn.Module):
         """
         samples = load_audio(audio)
         with self._evaluating():
-            decoded = []
-            for window in split_windows(samples):
-                frames = self.encoder.final(log_mel(window, self.config.encoder.n_mels, pad_to_30s))
-                decoded.append(self.encoder.decoder.decode(frames, timestamps, language,
-                                                           encoder_frames(len(window), False)))
-        segments = join_windows(decoded, WINDOW_SECONDS, self.config.encoder.no_speech_threshold)
+            decoded = [self._decode_window(w, timestamps, language, pad_to_30s) for w in split_windows(samples)]
+        segments = join_windows(decoded, WINDOW_SECONDS)
         return segments if timestamps else " ".join(s.text for s in segments)
+
+    def _decode_window(self, window: np.ndarray, timestamps: bool, language: str | None, pad_to_30s: bool
+                       ) -> Decoded:
+        cfg = self.config.encoder
+        if cfg.speech_detector == "silero-vad" and not speech_spans(window):
+            return SILENT  # not decoded at all: a doorbell costs no decoding
+        frames = self.encoder.final(log_mel(window, cfg.n_mels, pad_to_30s))
+        decoded = self.encoder.decoder.decode(frames, timestamps, language, encoder_frames(len(window), False))
+        if cfg.speech_detector == "whisper" and decoded.no_speech_prob >= cfg.no_speech_threshold:
+            return SILENT
+        return decoded
 
     def speech_transcript(self, audio: AudioInput) -> str:
         """What the transcript path puts after a clip's audio tokens: its words, or "" when it holds no speech."""

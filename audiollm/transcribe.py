@@ -198,8 +198,11 @@ def _repeated_tail(tokens: Sequence[int]) -> int:
     return 0
 
 
-def join_windows(decoded: Sequence[Decoded], window_s: float, no_speech_threshold: float) -> list[Segment]:
-    """A clip's segments from its 30 s windows' decodings (times from the clip's start); a window whose no-speech
-    probability is at or above ``no_speech_threshold`` is left out."""
+# A window that holds no speech: nothing said, certainly.
+SILENT = Decoded([], 1.0)
+
+
+def join_windows(decoded: Sequence[Decoded], window_s: float) -> list[Segment]:
+    """A clip's segments from its consecutive windows' decodings, times from the clip's start."""
     return [Segment(round(s.start_s + i * window_s, 2), round(s.end_s + i * window_s, 2), s.text)
-            for i, d in enumerate(decoded) if d.no_speech_prob < no_speech_threshold for s in d.segments]
+            for i, d in enumerate(decoded) for s in d.segments]

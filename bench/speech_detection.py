@@ -2,7 +2,7 @@
 
 Over the distinct clips of a corpus's manifests, speech clips (the asr, word and spoken_qa tasks) and non-speech
 clips (sound_class, instrument), counts false transcripts (a non-speech clip given words) and missed ones (a
-speech clip given none). silero-vad is scored when it can be imported (it is not a dependency of audiollm).
+speech clip given none), on each clip's first 30 s window.
 
     python bench/speech_detection.py data/starter [--model configs/models/base.yaml]
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from audiollm.audio import WINDOW_SAMPLES, encoder_frames, load_audio, log_mel
 from audiollm.data.manifest import read_manifest
 from audiollm.model import load_model
+from audiollm.vad import speech_spans
 
 SPEECH_TASKS = ("asr", "word", "spoken_qa")
 NON_SPEECH_TASKS = ("sound_class", "instrument")
@@ -40,22 +41,12 @@ def main() -> None:
     model = load_model(args.model)
     clips = corpus_clips(args.data)
     speech = sum(clips.values())
-    results: list[tuple[bool, float, bool, bool | None]] = []  # speech?, no-speech prob, words?, silero speech?
-    try:
-        import silero_vad
-        import torch
-
-        vad = silero_vad.load_silero_vad(onnx=True)
-    except ImportError:
-        vad = None
+    results: list[tuple[bool, float, bool, bool]] = []  # speech?, no-speech prob, words?, silero speech?
     for clip, is_speech in clips.items():
         samples = load_audio(clip)[:WINDOW_SAMPLES]
         frames = model.encoder.final(log_mel(samples, model.config.encoder.n_mels, True))
         decoded = model.encoder.decoder.decode(frames, audio_frames=encoder_frames(len(samples), False))
-        heard = None
-        if vad is not None:
-            heard = bool(silero_vad.get_speech_timestamps(torch.from_numpy(samples), vad, sampling_rate=16_000))
-        results.append((is_speech, decoded.no_speech_prob, bool(decoded.text), heard))
+        results.append((is_speech, decoded.no_speech_prob, bool(decoded.text), bool(speech_spans(samples))))
     print(f"{len(clips)} clips of {args.data}: {speech} speech ({', '.join(SPEECH_TASKS)}), "
           f"{len(clips) - speech} non-speech ({', '.join(NON_SPEECH_TASKS)})")
     print(f"{'detector':<28}{'false transcripts':>18}{'missed':>9}")
@@ -66,10 +57,9 @@ def main() -> None:
         false = sum(1 for s, p, w, _ in results if not s and w and p < threshold)
         missed = sum(1 for s, p, w, _ in results if s and (p >= threshold or not w))
         print(f"{f'whisper no-speech < {threshold:g}':<28}{false:>14}/{len(clips) - speech:<3}{missed:>5}/{speech}")
-    if vad is not None:
-        false = sum(1 for s, _, w, h in results if not s and w and h)
-        missed = sum(1 for s, _, w, h in results if s and not (w and h))
-        print(f"{'silero-vad':<28}{false:>14}/{len(clips) - speech:<3}{missed:>5}/{speech}")
+    false = sum(1 for s, _, w, h in results if not s and w and h)
+    missed = sum(1 for s, _, w, h in results if s and not (w and h))
+    print(f"{'silero-vad':<28}{false:>14}/{len(clips) - speech:<3}{missed:>5}/{speech}")
 
 
 if __name__ == "__main__":

@@ -97,9 +97,14 @@ def test_bad_layer_choices_are_refused_by_name(layers: object, words: str):
 # ---- the transcript in the prompt -----------------------------------------------------------------------------
 
 
+SPEECH = ROOT / "examples" / "speech.flac"
+
+
 @pytest.fixture(scope="module")
 def heard() -> AudioLLM:
-    return AudioLLM.from_config(tiny(transcript="whisper"))
+    # Whisper's no-speech probability decides here: the random decoder's is near 0, so every clip (tones too) is
+    # speech to it, and its transcripts are a few random bytes.
+    return AudioLLM.from_config(tiny(transcript="whisper", speech_detector="whisper"))
 
 
 def test_transcript_follows_the_placeholders_and_is_never_learned(heard: AudioLLM):
@@ -142,13 +147,17 @@ def test_generation_reads_whisper_transcript_unless_told_not_to(heard: AudioLLM)
     assert without == heard.processor.tokenize(conv, True)[0]
 
 
-def test_a_clip_judged_not_speech_adds_no_transcript():
-    # At threshold 0 every window's no-speech probability is "too high": nothing is transcribed.
-    deaf = AudioLLM.from_config(tiny(transcript="whisper", no_speech_threshold=0.0))
-    clip = tone(1.0, 500)
-    assert deaf.speech_transcript(clip) == "" and deaf.transcribe(clip, timestamps=True) == []
-    conv = conversation(deaf, clip)
-    assert deaf.processor.tokenize(conv, True, [deaf.speech_transcript(clip)]) == deaf.processor.tokenize(conv, True)
+def test_a_clip_without_speech_adds_no_transcript():
+    model = AudioLLM.from_config(tiny(transcript="whisper"))  # silero-vad decides, a real model even here
+    doorbell, chord = load_audio(ROOT / "examples" / "doorbell.flac"), load_audio(ROOT / "examples" / "chord.flac")
+    assert model.speech_transcript(doorbell) == "" and model.speech_transcript(chord) == ""
+    assert model.transcribe(doorbell, timestamps=True) == []
+    assert model.speech_transcript(SPEECH)  # the random decoder's bytes, but speech gets them
+    conv = conversation(model, doorbell)
+    assert model.processor.tokenize(conv, True, [""]) == model.processor.tokenize(conv, True)
+    # Whisper's no-speech probability as the judge: at threshold 0 no window is speech.
+    deaf = AudioLLM.from_config(tiny(transcript="whisper", speech_detector="whisper", no_speech_threshold=0.0))
+    assert deaf.speech_transcript(SPEECH) == ""
 
 
 def test_a_long_clips_transcript_covers_every_window(heard: AudioLLM):
@@ -273,3 +282,33 @@ def test_a_long_recording_is_transcribed_window_by_window(base: AudioLLM):
     clip = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), speech, gap] * 2 + [speech])
     text = str(base.transcribe(clip)).lower()
     assert text.count("lights") == 3, text
+
+
+def test_ask_transcribe_prints_whispers_transcript(heard: AudioLLM, capsys: pytest.CaptureFixture[str]):
+    from audiollm.cli import main
+
+    clip = SPEECH  # silero-vad (tiny.yaml's detector) hears speech in it, as the heard model's Whisper does
+    assert main(["ask", str(clip), "--transcribe", "--model", str(TINY_CONFIG)]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == heard.transcribe(str(clip))
+    assert main(["ask", str(clip), "--transcribe", "--timestamps", "--model", str(TINY_CONFIG)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(heard.transcribe(str(clip), timestamps=True)) and " --> " in lines[0]
+    assert main(["ask", str(clip), "Hi", "--transcribe", "--model", str(TINY_CONFIG)]) == 2
+    assert "--transcribe" in capsys.readouterr().err
+
+
+def test_probe_reads_each_layer_and_their_mix(heard: AudioLLM, wav_file):
+    from audiollm.eval.probe import format_layers, pooled_features, probe_layers
+
+    def clips(freqs: list[int], seconds: float) -> tuple[torch.Tensor, list[str]]:
+        paths = [wav_file(seconds, f) for f in freqs]
+        return pooled_features(heard, paths, progress=False, layers=[1, 2]), ["low" if f < 1000 else "high"
+                                                                               for f in freqs]
+
+    train = clips([200, 250, 300, 350, 3000, 3500, 4000, 4500], 0.5)
+    test = clips([220, 330, 3300, 4200], 0.5)
+    assert train[0].shape == (8, 2, 2 * heard.encoder.hidden_size)
+    rows = probe_layers(train, {"test": test}, [1, 2])
+    assert [name for name, _, _ in rows] == ["layer 1", "layer 2", "mix of all"]
+    assert all(scores[0].accuracy == 1.0 for _, scores, _ in rows)  # pitch is plain in every layer
+    assert abs(sum(rows[-1][2]) - 1.0) < 1e-6 and "mix of all" in format_layers(rows)

@@ -28,7 +28,7 @@ from audiollm.server.batching import Batcher
 from audiollm.server.background import serve_in_process, serve_in_thread
 from audiollm.server.settings import ServeConfig
 
-from .conftest import TINY_CONFIG, tone
+from .conftest import ROOT, TINY_CONFIG, tone
 
 MAX_AUDIO_SECONDS = 5.0
 MAX_TOKENS = 16
@@ -142,9 +142,8 @@ def test_streamed_answer_matches_the_whole_answer(client: Any) -> None:
     assert len({c.id for c in chunks}) == 1
 
 
-def test_transcription_with_the_openai_client(client: Any, model: AudioLLM, tmp_path: Any) -> None:
-    path = tmp_path / "clip.flac"
-    sf.write(path, tone(1.5, 330.0), 16_000)
+def test_transcription_with_the_openai_client(client: Any, model: AudioLLM) -> None:
+    path = ROOT / "examples" / "speech.flac"  # speech: the tiny model's Whisper transcribes it (random words)
     with path.open("rb") as f:
         result = client.audio.transcriptions.create(model="tiny", file=f)
     assert result.text and result.text == model.transcribe(str(path))  # Whisper's own decoding
@@ -154,14 +153,15 @@ def test_transcription_with_the_openai_client(client: Any, model: AudioLLM, tmp_
     with path.open("rb") as f:
         verbose = client.audio.transcriptions.create(model="tiny", file=f, response_format="verbose_json")
     segments = model.transcribe(str(path), timestamps=True)
-    assert verbose.text == " ".join(s.text for s in segments) and verbose.duration == 1.5
+    assert verbose.text == " ".join(s.text for s in segments) and verbose.duration == 2.35
     assert [(s.start, s.end, s.text) for s in verbose.segments] == [tuple(s) for s in segments]
 
 
 def test_transcription_subtitles_carry_every_segment(http: httpx.Client, model: AudioLLM) -> None:
-    data = wav_bytes(2.0, 250.0)
+    data = (ROOT / "examples" / "speech.flac").read_bytes()
     segments = model.transcribe(load_audio(data), timestamps=True)
-    files = {"file": ("x.wav", data, "audio/wav")}
+    assert segments
+    files = {"file": ("speech.flac", data, "audio/flac")}
     srt = http.post("/v1/audio/transcriptions", files=files, data={"model": "tiny", "response_format": "srt"})
     vtt = http.post("/v1/audio/transcriptions", files=files, data={"model": "tiny", "response_format": "vtt"})
     assert srt.status_code == vtt.status_code == 200

@@ -24,7 +24,7 @@ from ..model import AudioLLM
 
 
 # Encoder settings that change no frame: what the decoder does with them has its own key.
-TRANSCRIPT_SETTINGS = ("transcript", "no_speech_threshold")
+TRANSCRIPT_SETTINGS = ("transcript", "speech_detector", "no_speech_threshold")
 
 
 def encoder_identity(model: AudioLLM) -> str:
@@ -36,9 +36,10 @@ def encoder_identity(model: AudioLLM) -> str:
 
 
 def transcript_identity(model: AudioLLM) -> str:
-    """The key of Whisper's transcripts: encoder and decoder weights, mel settings and the speech threshold."""
+    """The key of Whisper's transcripts: encoder and decoder weights, mel settings and the speech detection."""
     cfg = model.config.encoder
-    settings = json.dumps({"name": cfg.name, "n_mels": cfg.n_mels, "no_speech": cfg.no_speech_threshold})
+    settings = json.dumps({"name": cfg.name, "n_mels": cfg.n_mels, "detector": cfg.speech_detector,
+                           "no_speech": cfg.no_speech_threshold})
     return f"{_weights_digest(settings, model.encoder)}-transcripts"
 
 
