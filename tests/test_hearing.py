@@ -312,3 +312,23 @@ def test_probe_reads_each_layer_and_their_mix(heard: AudioLLM, wav_file):
     assert [name for name, _, _ in rows] == ["layer 1", "layer 2", "mix of all"]
     assert all(scores[0].accuracy == 1.0 for _, scores, _ in rows)  # pitch is plain in every layer
     assert abs(sum(rows[-1][2]) - 1.0) < 1e-6 and "mix of all" in format_layers(rows)
+
+
+def test_training_with_transcripts_decodes_each_clip_once_and_learns(tmp_path: Path):
+    from audiollm.training.config import load_train_config
+    from audiollm.training.trainer import train
+
+    from .train_helpers import TINY_TRAIN, losses, overrides, write_manifest
+
+    manifest = write_manifest(tmp_path / "data")
+    out = tmp_path / "run"
+    model = "model_overrides=[encoder.transcript=whisper, encoder.speech_detector=whisper, encoder.layers=all]"
+    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=6", model,
+                                                           "data.transcript_dropout=0.5")))
+    curve = losses(out)
+    assert result.steps == 6 and curve[-1] < curve[0] - 0.5, curve
+    # One transcript per clip on disk, beside the frames (which store both layers and say so).
+    assert len(list((tmp_path / "features").glob("*-transcripts/*/*.json"))) == 6
+    assert [p.name.split("-")[-1] for p in (tmp_path / "features").iterdir() if "layers" in p.name] == ["layers1.2"]
+    saved = AudioLLM.from_pretrained(out)
+    assert saved.config.encoder.transcript == "whisper" and saved.projector.layer_weights is not None
