@@ -19,6 +19,7 @@ from audiollm.data.feature_cache import TranscriptCache, encoder_identity, train
 from audiollm.processor import IGNORE_INDEX, TRANSCRIPT_LINE
 
 from .conftest import ROOT, TINY_CONFIG, tone
+from .test_model import train, training_batch
 
 PROMPT = "What is said?"
 
@@ -55,21 +56,10 @@ def test_layers_last_gives_the_encoders_own_output_and_a_projector_without_new_w
 def test_layer_mix_trains_and_its_weights_are_saved_and_loaded(tmp_path: Path):
     model = AudioLLM.from_config(tiny(layers="all"))
     assert model.encoder.layers == [1, 2]
-    convs = [conversation(model, tone(0.8 + 0.3 * i, f), answer)
-             for i, (f, answer) in enumerate([(220, "low hum"), (880, "high beep"), (1500, "a whistle")])]
-    batch = model.processor(convs, add_generation_prompt=False, padding_side="right")
+    batch = training_batch(model)
     encoded = model.encode_audio(batch.audio_features)
     assert encoded[0].shape[1:] == (2, model.encoder.hidden_size)  # (frames, layers, d_model)
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2)
-    model.train()
-    losses = []
-    for _ in range(30):
-        loss = model(batch.input_ids, batch.attention_mask, batch.labels, audio_encoded=encoded).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    model.eval()
+    losses = train(model, 30)
     assert losses[-1] < losses[0] / 3, losses
     weights = model.projector.layer_weights
     assert weights is not None and not torch.equal(weights, torch.zeros(2))  # the mix moved off equal weights
@@ -316,15 +306,15 @@ def test_probe_reads_each_layer_and_their_mix(heard: AudioLLM, wav_file):
 
 def test_training_with_transcripts_decodes_each_clip_once_and_learns(tmp_path: Path):
     from audiollm.training.config import load_train_config
-    from audiollm.training.trainer import train
+    from audiollm.training.trainer import train as run_training
 
     from .train_helpers import TINY_TRAIN, losses, overrides, write_manifest
 
     manifest = write_manifest(tmp_path / "data")
     out = tmp_path / "run"
     model = "model_overrides=[encoder.transcript=whisper, encoder.speech_detector=whisper, encoder.layers=all]"
-    result = train(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=6", model,
-                                                           "data.transcript_dropout=0.5")))
+    result = run_training(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=6", model,
+                                                                  "data.transcript_dropout=0.5")))
     curve = losses(out)
     assert result.steps == 6 and curve[-1] < curve[0] - 0.5, curve
     # One transcript per clip on disk, beside the frames (which store both layers and say so).

@@ -168,10 +168,12 @@ def _scores(probe: LinearProbe, train_clips: int, held_out: dict[str, tuple[torc
 
 
 def format_layers(rows: Sequence[tuple[str, list[ProbeScore], list[float]]]) -> str:
-    splits = [s.split for s in rows[0][1]]
-    lines = [f"{'features':<12}" + "".join(f"{split + ' accuracy':>16}" for split in splits)]
-    for name, scores, weights in rows:
-        cells = "".join(f"{s.accuracy:>8.1%} {s.correct:>3}/{s.total:<3}" for s in scores)
+    """One line per layer and the mix: accuracy on each held-out split, then the splits' unseen labels."""
+    scores = rows[0][1]
+    lines = [f"{'features':<12}" + "".join(f"{s.split + ' accuracy':>16}" for s in scores)
+             + "   unseen labels " + ", ".join(f"{s.split} {s.unseen}/{s.total}" for s in scores)]
+    for name, split_scores, weights in rows:
+        cells = "".join(f"{s.accuracy:>8.1%} {s.correct:>3}/{s.total:<3}" for s in split_scores)
         mix = f"   weights {' '.join(f'{w:.2f}' for w in weights)}" if weights else ""
         lines.append(f"{name:<12}{cells}{mix}")
     return "\n".join(lines)
