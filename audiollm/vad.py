@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -22,19 +23,23 @@ _LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
-def _model() -> torch.nn.Module:
+def _silero() -> tuple[torch.nn.Module, Callable[..., list[dict[str, float]]]]:
+    """The model and its span finder. Importing silero_vad sets torch to one thread for the whole process; the
+    caller's thread count is put back."""
+    threads = torch.get_num_threads()
     try:
-        from silero_vad import load_silero_vad
+        from silero_vad import get_speech_timestamps, load_silero_vad
     except ImportError as exc:
         raise ImportError(f"speech detection (encoder.speech_detector: silero-vad) needs silero-vad: {INSTALL}") from exc
-    return load_silero_vad(onnx=False)
+    finally:
+        torch.set_num_threads(threads)
+    return load_silero_vad(onnx=False), get_speech_timestamps
 
 
 def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
     """Where a 16 kHz clip holds speech: ``(start_s, end_s)`` spans, none for a clip without speech."""
-    from silero_vad import get_speech_timestamps
-
+    model, find_spans = _silero()
     with _LOCK, torch.no_grad():
-        stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), _model(),
-                                       sampling_rate=SAMPLE_RATE, return_seconds=True)
+        stamps = find_spans(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), model,
+                            sampling_rate=SAMPLE_RATE, return_seconds=True)
     return [(float(s["start"]), float(s["end"])) for s in stamps]

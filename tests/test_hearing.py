@@ -140,7 +140,9 @@ def test_generation_reads_whisper_transcript_unless_told_not_to(heard: AudioLLM)
 def test_a_clip_without_speech_adds_no_transcript():
     model = AudioLLM.from_config(tiny(transcript="whisper"))  # silero-vad decides, a real model even here
     doorbell, chord = load_audio(ROOT / "examples" / "doorbell.flac"), load_audio(ROOT / "examples" / "chord.flac")
+    threads = torch.get_num_threads()
     assert model.speech_transcript(doorbell) == "" and model.speech_transcript(chord) == ""
+    assert torch.get_num_threads() == threads  # silero-vad's import would set the whole process to one thread
     assert model.transcribe(doorbell, timestamps=True) == []
     assert model.speech_transcript(SPEECH)  # the random decoder's bytes, but speech gets them
     conv = conversation(model, doorbell)
