@@ -45,6 +45,18 @@ class EncoderConfig:
     n_mels: int = 80
     # Pad every window to 30 s as Whisper was trained (and Qwen2-Audio does); off encodes clips at their length.
     pad_to_30s: bool = False
+    # Which encoder states the projector reads: ``last`` (the final layer, after Whisper's layer norm), ``all`` (the
+    # output of every layer, 1 to the layer count), or a list of layer numbers; several are mixed with learned
+    # softmax weights saved with the projector. Intermediate layers are layer-normed (no weights) before the mix.
+    layers: Literal["last", "all"] | list[int] = "last"
+    # ``whisper``: Whisper's own decoder transcribes each clip that holds speech, and the transcript is put in the
+    # prompt after that clip's audio tokens as a line ``Transcript: ...``. ``none``: audio tokens only.
+    transcript: Literal["none", "whisper"] = "none"
+    # Which 30 s windows hold speech (the others get no transcript, so a doorbell or a dog gets none): silero-vad
+    # (measured best, audiollm/vad.py), or Whisper's no-speech probability (the <|nocaptions|> token at the first
+    # step) below ``no_speech_threshold``.
+    speech_detector: Literal["silero-vad", "whisper"] = "silero-vad"
+    no_speech_threshold: float = 0.6
 
 
 @dataclasses.dataclass
@@ -215,7 +227,14 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, where)
+        problems = []
+        for option in inner:  # the first type the value fits, in the order the hint names them
+            try:
+                return _convert(option, value, where)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{where}: {value!r} fits none of: "
+                          + "; ".join(problems))
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where + ".")
     if origin is Literal:

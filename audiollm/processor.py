@@ -16,6 +16,8 @@ from .projector import num_audio_tokens
 
 IGNORE_INDEX = -100
 Message = dict[str, Any]
+# How a clip's transcript follows its audio marker in the message text the chat template renders.
+TRANSCRIPT_LINE = "\nTranscript: {}"
 
 
 @dataclasses.dataclass
@@ -47,7 +49,9 @@ class AudioProcessor:
     """Turns conversations with audio into token ids, labels and log-mel features.
 
     Each audio marker becomes exactly :func:`num_audio_tokens` placeholder ids, the count the model's projector
-    produces for that clip; the model checks the two agree.
+    produces for that clip; the model checks the two agree. Given ``transcripts`` (one per clip), a clip's
+    non-empty transcript follows its placeholders as the line ``Transcript: <words>`` in the same message; it is
+    part of the prompt, never learned.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, config: AudioLLMConfig):
@@ -98,14 +102,15 @@ class AudioProcessor:
         parts.append({"type": "text", "text": prompt})
         return self.conversation([{"role": "user", "content": parts}])
 
-    def tokenize(self, conv: Conversation, add_generation_prompt: bool) -> tuple[list[int], list[int] | None]:
+    def tokenize(self, conv: Conversation, add_generation_prompt: bool, transcripts: Sequence[str] | None = None
+                 ) -> tuple[list[int], list[int] | None]:
         """Token ids with audio placeholders expanded, and (for training) labels on assistant turns only.
 
         For training the last turn must be the assistant's. Each assistant turn's tokens are found by rendering
         the template twice, up to the turn with a generation prompt and through the turn, so exactly the
         assistant's own tokens are learned whatever the template puts around them.
         """
-        messages = conv.messages
+        messages = conv.messages if transcripts is None else self._with_transcripts(conv, transcripts)
         if add_generation_prompt:
             return self._expand(self._ids(messages, True), None, conv)
         if messages[-1]["role"] != "assistant":
@@ -122,6 +127,21 @@ class AudioProcessor:
                                  "assistant turns cannot be located for label masking")
             labels[len(prefix) : end] = full[len(prefix) : end]
         return self._expand(full, labels, conv)
+
+    def _with_transcripts(self, conv: Conversation, transcripts: Sequence[str]) -> list[dict[str, str]]:
+        """The messages with each clip's transcript (when not empty) right after its audio marker."""
+        if len(transcripts) != len(conv.audios):
+            raise ValueError(f"{len(transcripts)} transcript(s) for {len(conv.audios)} audio clip(s)")
+        lines = iter(transcripts)
+        out = []
+        for message in conv.messages:
+            pieces = message["content"].split(self.audio_token)
+            content = pieces[0]
+            for piece in pieces[1:]:
+                text = next(lines).strip()
+                content += self.audio_token + (TRANSCRIPT_LINE.format(text) if text else "") + piece
+            out.append({**message, "content": content})
+        return out
 
     def _ids(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
@@ -149,9 +169,12 @@ class AudioProcessor:
         return audio_features(samples, self.config.encoder.n_mels, self.config.encoder.pad_to_30s)
 
     def __call__(
-        self, conversations: Sequence[Conversation], add_generation_prompt: bool, padding_side: str = "left"
+        self, conversations: Sequence[Conversation], add_generation_prompt: bool, padding_side: str = "left",
+        transcripts: Sequence[Sequence[str]] | None = None,
     ) -> AudioBatch:
-        rows = [self.tokenize(c, add_generation_prompt) for c in conversations]
+        """A padded batch; ``transcripts`` holds each conversation's per-clip transcripts (None: no transcripts)."""
+        texts = transcripts if transcripts is not None else [None] * len(conversations)
+        rows = [self.tokenize(c, add_generation_prompt, t) for c, t in zip(conversations, texts)]
         features = [self.features(a) for c in conversations for a in c.audios]
         return self.pad(rows, features, padding_side)
 

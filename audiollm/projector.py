@@ -12,14 +12,33 @@ from .config import EncoderConfig, ProjectorConfig
 
 
 class Projector(nn.Module):
-    """Maps ``(frames, encoder_dim)`` to ``(output_length(frames), llm_dim)``."""
+    """Maps ``(frames, encoder_dim)`` to ``(output_length(frames), llm_dim)``.
 
-    def __init__(self, cfg: ProjectorConfig):
+    With ``encoder_layers`` above 1 it reads ``(frames, encoder_layers, encoder_dim)`` and first mixes the layers
+    with learned softmax weights (starting equal), saved with the projector as ``layer_weights``.
+    """
+
+    def __init__(self, cfg: ProjectorConfig, encoder_layers: int = 1):
         super().__init__()
         self.cfg = cfg
+        self.layer_weights = nn.Parameter(torch.zeros(encoder_layers)) if encoder_layers > 1 else None
 
     def output_length(self, frames: int) -> int:
         return projector_output_length(frames, self.cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.mix(x))
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layer_weights is None:
+            return x
+        if x.dim() != 3 or x.shape[1] != self.layer_weights.shape[0]:
+            raise ValueError(f"the projector mixes {self.layer_weights.shape[0]} encoder layers; got frames of "
+                             f"shape {tuple(x.shape)}")
+        return torch.einsum("fld,l->fd", x, self.layer_weights.softmax(0).to(x.dtype))
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 def num_audio_tokens(num_samples: int, encoder: EncoderConfig, projector: ProjectorConfig) -> int:
@@ -47,12 +66,12 @@ class RMSNorm(nn.Module):
 class LinearProjector(Projector):
     """Average-pool ``stack`` frames, then one linear layer (Qwen2-Audio)."""
 
-    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int):
-        super().__init__(cfg)
+    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int, encoder_layers: int = 1):
+        super().__init__(cfg, encoder_layers)
         self.norm = nn.LayerNorm(encoder_dim)
         self.linear = nn.Linear(encoder_dim, llm_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> torch.Tensor:
         # ceil_mode keeps the trailing partial group, averaged over the frames it has.
         pooled = nn.functional.avg_pool1d(x.T.unsqueeze(0), self.cfg.stack, self.cfg.stack, ceil_mode=True)
         return self.linear(self.norm(pooled[0].T))
@@ -61,8 +80,8 @@ class LinearProjector(Projector):
 class MLPProjector(Projector):
     """Stack ``stack`` consecutive frames, RMSNorm, SwiGLU MLP, RMSNorm (Ultravox)."""
 
-    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int):
-        super().__init__(cfg)
+    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int, encoder_layers: int = 1):
+        super().__init__(cfg, encoder_layers)
         stacked = encoder_dim * cfg.stack
         self.ln_pre = RMSNorm(stacked)
         self.linear_1 = nn.Linear(stacked, cfg.hidden_size, bias=False)
@@ -70,7 +89,7 @@ class MLPProjector(Projector):
         self.ln_post = RMSNorm(llm_dim)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> torch.Tensor:
         frames, dim = x.shape
         k = self.cfg.stack
         padded = nn.functional.pad(x, (0, 0, 0, -frames % k))
@@ -83,8 +102,8 @@ class MLPProjector(Projector):
 class QFormerProjector(Projector):
     """Window-level Q-Former (SALMONN): learnable queries cross-attend to each ~0.33 s window of frames."""
 
-    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int):
-        super().__init__(cfg)
+    def __init__(self, cfg: ProjectorConfig, encoder_dim: int, llm_dim: int, encoder_layers: int = 1):
+        super().__init__(cfg, encoder_layers)
         self.ln_audio = nn.LayerNorm(encoder_dim)
         self.audio_in = nn.Linear(encoder_dim, cfg.qformer_dim)
         self.queries = nn.Parameter(torch.randn(cfg.num_queries, cfg.qformer_dim) * 0.02)
@@ -103,7 +122,7 @@ class QFormerProjector(Projector):
         self.ln_out = nn.LayerNorm(cfg.qformer_dim)
         self.out = nn.Linear(cfg.qformer_dim, llm_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> torch.Tensor:
         frames, _ = x.shape
         size = self.cfg.window_frames
         windows = math.ceil(frames / size)
@@ -120,5 +139,5 @@ class QFormerProjector(Projector):
 PROJECTORS: dict[str, type[Projector]] = {"linear": LinearProjector, "mlp": MLPProjector, "qformer": QFormerProjector}
 
 
-def build_projector(cfg: ProjectorConfig, encoder_dim: int, llm_dim: int) -> Projector:
-    return PROJECTORS[cfg.type](cfg, encoder_dim, llm_dim)
+def build_projector(cfg: ProjectorConfig, encoder_dim: int, llm_dim: int, encoder_layers: int = 1) -> Projector:
+    return PROJECTORS[cfg.type](cfg, encoder_dim, llm_dim, encoder_layers)

@@ -14,7 +14,7 @@ import torch
 
 from audiollm.audio import audio_features
 from audiollm.config import EncoderConfig, RandomWhisperConfig
-from audiollm.encoder import FrozenWhisperEncoder, build_whisper_encoder
+from audiollm.encoder import FrozenWhisperEncoder, build_whisper
 
 # Whisper-base encoder dimensions; random weights cost the same as trained ones.
 WHISPER_BASE = RandomWhisperConfig(d_model=512, layers=6, heads=8, ffn_dim=2048)
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    encoder = FrozenWhisperEncoder(build_whisper_encoder(EncoderConfig(name=None, random=WHISPER_BASE)))
+    encoder = FrozenWhisperEncoder(*build_whisper(EncoderConfig(name=None, random=WHISPER_BASE)))
     rng = np.random.default_rng(0)
     print(f"Whisper-base-sized encoder, CPU, {args.threads} threads, median of {args.repeats}")
     print(f"{'clip':>6} {'own length':>12} {'padded 30 s':>12} {'speed-up':>9}")

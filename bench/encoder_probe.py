@@ -4,7 +4,10 @@ Fits a linear classifier on the pooled encoder frames of the train manifest's cl
 them) and prints its accuracy on the dev and test clips, beside which the model's ``audiollm eval`` accuracy on the
 same task can be read: a model at the probe's level is limited by its data, not by its adapter's training.
 
-    python bench/encoder_probe.py data/starter --task sound_class [--model default]
+``--layers`` instead probes each encoder layer alone and their learned softmax mix (as ``encoder.layers: all``
+feeds the projector), on every train clip:
+
+    python bench/encoder_probe.py data/starter --task sound_class [--model default] [--layers]
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audiollm.eval.probe import format_curve, labelled_clips, pooled_features, probe_curve
+from audiollm.eval.probe import (format_curve, format_layers, labelled_clips, pooled_features, probe_curve,
+                                 probe_layers)
 from audiollm.model import load_model
 
 
@@ -21,16 +25,22 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="folder with train.jsonl, dev.jsonl and test.jsonl")
     parser.add_argument("--task", required=True, help="a classification task, e.g. sound_class or instrument")
     parser.add_argument("--model", default="default", help="whose frozen encoder is probed")
+    parser.add_argument("--layers", action="store_true", help="probe each layer alone and their learned mix")
     args = parser.parse_args()
 
     model = load_model(args.model)
+    layers = list(range(1, len(model.encoder.whisper.layers) + 1)) if args.layers else None
     sets = {split: labelled_clips(args.data / f"{split}.jsonl", args.task) for split in ("train", "dev", "test")}
-    features = {split: pooled_features(model, s.clips) for split, s in sets.items()}
+    features = {split: pooled_features(model, s.clips, layers=layers) for split, s in sets.items()}
     held_out = {split: (features[split], sets[split].labels) for split in ("dev", "test")}
-    scores = probe_curve((features["train"], sets["train"].labels), held_out)
+    train = (features["train"], sets["train"].labels)
     labels = len(set(sets["train"].labels))
-    print(f"linear probe on {args.model}'s encoder, task {args.task} ({labels} labels in train)")
-    print(format_curve(scores))
+    print(f"linear probe on {args.model}'s encoder, task {args.task} ({labels} labels in train, "
+          f"{len(sets['train'].clips)} clips)")
+    if layers:
+        print(format_layers(probe_layers(train, held_out, layers)))
+    else:
+        print(format_curve(probe_curve(train, held_out)))
 
 
 if __name__ == "__main__":

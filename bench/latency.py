@@ -1,6 +1,7 @@
 """Latency of one spoken answer: time to first token, tokens/s, time to first audio chunk, real-time factor.
 
     python bench/latency.py [--model M] [--repeats 5] [--seconds 2 5 20] [--speech hibari] [--max-new-tokens 48]
+        [--transcript both|off|on]
 
 For each clip length (speech from examples/speech.flac, repeated to length) one untimed warm-up turn, then
 ``--repeats`` timed turns through ``AudioLLM.stream`` -> ``SpeechHead.narrate`` (the path the demo uses). Reports the
@@ -10,6 +11,9 @@ median and p90 of:
   first_audio_s  request -> first spoken chunk (the streaming head's point: compare with text_done_s)
   text_done_s    request -> last text piece
   rtf            whole turn (text and speech) / clip length; below 1 is faster than real time
+
+Each clip length is measured without Whisper's transcript in the prompt and with it (``--transcript both``, the
+default; rows marked ``+tr``): the transcript costs one Whisper decoding of the clip before the LLM starts.
 
 ``--model`` defaults to the released ``default`` model; when it is not installed, configs/models/base.yaml
 (Whisper-base + SmolLM2-135M, untrained projector, weights from the offline packs); when those are missing too,
@@ -50,11 +54,12 @@ def clip_of(seconds: float) -> np.ndarray:
     return np.resize(speech, int(seconds * SAMPLE_RATE))
 
 
-def one_turn(model: AudioLLM, head: SpeechHead | None, clip: np.ndarray, max_new_tokens: int) -> dict[str, float]:
+def one_turn(model: AudioLLM, head: SpeechHead | None, clip: np.ndarray, max_new_tokens: int,
+             transcript: bool) -> dict[str, float]:
     start = time.perf_counter()
     first_text = first_audio = last_text = None
     text = ""
-    pieces = model.stream(audio=clip, prompt=PROMPT, max_new_tokens=max_new_tokens)
+    pieces = model.stream(audio=clip, prompt=PROMPT, max_new_tokens=max_new_tokens, transcript=transcript)
     for item in head.narrate(pieces) if head else pieces:
         now = time.perf_counter() - start
         if isinstance(item, str):
@@ -88,7 +93,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--speech", default=DEFAULT_BACKEND, choices=[*sorted(BACKENDS), "none"])
+    parser.add_argument("--transcript", default="both", choices=["both", "off", "on"],
+                        help="Whisper's transcript in the prompt: measure without it, with it, or both")
     args = parser.parse_args()
+    transcripts = {"both": [False, True], "off": [False], "on": [True]}[args.transcript]
 
     model, name = pick_model(args.model)
     head = None if args.speech == "none" else load_speech(args.speech)
@@ -97,15 +105,17 @@ def main() -> None:
     print(f"{'clip':>6} {'tokens':>6} " + " ".join(f"{c + ' med/p90':>22}" for c in columns) + "  first_audio/text_done")
     for seconds in args.seconds:
         clip = clip_of(seconds)
-        one_turn(model, head, clip, args.max_new_tokens)  # warm-up: allocator, kernels, first-call costs
-        runs = [one_turn(model, head, clip, args.max_new_tokens) for _ in range(args.repeats)]
-        cells = []
-        for column in columns:
-            values = [run[column] for run in runs]
-            cells.append(f"{statistics.median(values):>10.3f} / {p90(values):<9.3f}")
-        ratio = statistics.median(run["first_audio_s"] / run["text_done_s"] for run in runs)
-        tokens = statistics.median(run["tokens"] for run in runs)
-        print(f"{seconds:>5.0f}s {tokens:>6.0f} " + " ".join(f"{c:>22}" for c in cells) + f"  {ratio:.2f}", flush=True)
+        for transcript in transcripts:
+            one_turn(model, head, clip, args.max_new_tokens, transcript)  # warm-up: allocator, first-call costs
+            runs = [one_turn(model, head, clip, args.max_new_tokens, transcript) for _ in range(args.repeats)]
+            cells = []
+            for column in columns:
+                values = [run[column] for run in runs]
+                cells.append(f"{statistics.median(values):>10.3f} / {p90(values):<9.3f}")
+            ratio = statistics.median(run["first_audio_s"] / run["text_done_s"] for run in runs)
+            tokens = statistics.median(run["tokens"] for run in runs)
+            label = f"{seconds:.0f}s" + ("+tr" if transcript else "")
+            print(f"{label:>6} {tokens:>6.0f} " + " ".join(f"{c:>22}" for c in cells) + f"  {ratio:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ import soundfile as sf
 
 from audiollm.audio import load_audio
 from audiollm.model import AudioLLM
-from audiollm.server.app import TRANSCRIBE_PROMPT, create_app
+from audiollm.server.app import create_app
 from audiollm.server.batching import Batcher
 from audiollm.server.settings import ServeConfig
 from bench.serving import serve_in_process, serve_in_thread
 
-from .conftest import TINY_CONFIG, tone
+from .conftest import ROOT, TINY_CONFIG, tone
 from .server_helpers import audio_part, wav_bytes
 
 MAX_AUDIO_SECONDS = 5.0
@@ -133,15 +133,33 @@ def test_streamed_answer_matches_the_whole_answer(client: Any) -> None:
     assert len({c.id for c in chunks}) == 1
 
 
-def test_transcription_with_the_openai_client(client: Any, model: AudioLLM, tmp_path: Any) -> None:
-    path = tmp_path / "clip.flac"
-    sf.write(path, tone(1.5, 330.0), 16_000)
+def test_transcription_with_the_openai_client(client: Any, model: AudioLLM) -> None:
+    path = ROOT / "examples" / "speech.flac"  # speech: the tiny model's Whisper transcribes it (random words)
     with path.open("rb") as f:
         result = client.audio.transcriptions.create(model="tiny", file=f)
-    assert result.text == model.generate(audio=str(path), prompt=TRANSCRIBE_PROMPT, max_new_tokens=MAX_TOKENS)
+    assert result.text and result.text == model.transcribe(str(path))  # Whisper's own decoding
     with path.open("rb") as f:
         plain = client.audio.transcriptions.create(model="tiny", file=f, response_format="text")
     assert plain == result.text
+    with path.open("rb") as f:
+        verbose = client.audio.transcriptions.create(model="tiny", file=f, response_format="verbose_json")
+    segments = model.transcribe(str(path), timestamps=True)
+    assert verbose.text == " ".join(s.text for s in segments) and verbose.duration == 2.35
+    assert [(s.start, s.end, s.text) for s in verbose.segments] == [tuple(s) for s in segments]
+
+
+def test_transcription_subtitles_carry_every_segment(http: httpx.Client, model: AudioLLM) -> None:
+    data = (ROOT / "examples" / "speech.flac").read_bytes()
+    segments = model.transcribe(load_audio(data), timestamps=True)
+    assert segments
+    files = {"file": ("speech.flac", data, "audio/flac")}
+    srt = http.post("/v1/audio/transcriptions", files=files, data={"model": "tiny", "response_format": "srt"})
+    vtt = http.post("/v1/audio/transcriptions", files=files, data={"model": "tiny", "response_format": "vtt"})
+    assert srt.status_code == vtt.status_code == 200
+    blocks = srt.text.strip().split("\n\n")
+    assert len(blocks) == len(segments) and blocks[0].startswith("1\n00:00:")
+    assert " --> " in blocks[-1] and blocks[-1].endswith(segments[-1].text)
+    assert vtt.text.startswith("WEBVTT\n\n") and vtt.text.count(" --> ") == len(segments)
 
 
 def test_concurrent_requests_are_batched_and_answered_as_alone(http: httpx.Client, model: AudioLLM) -> None:
@@ -254,7 +272,7 @@ def test_bad_chat_requests_get_openai_errors(http: httpx.Client, case: tuple[str
 @pytest.mark.parametrize("files,data,words", [
     ({"file": ("x.wav", b"RIFF....garbage", "audio/wav")}, {"model": "tiny"}, "not a readable audio file"),
     (None, {"model": "tiny"}, "file"),
-    ({"file": ("x.wav", wav_bytes(0.5), "audio/wav")}, {"model": "tiny", "response_format": "srt"}, "response_format"),
+    ({"file": ("x.wav", wav_bytes(0.5), "audio/wav")}, {"model": "tiny", "response_format": "xml"}, "response_format"),
     ({"file": ("x.wav", wav_bytes(0.5), "audio/wav")}, {"model": "whisper-1"}, "whisper-1"),
 ], ids=["not audio", "no file", "unsupported format", "unknown model"])
 def test_bad_transcriptions_get_openai_errors(http: httpx.Client, files: Any, data: dict[str, str],

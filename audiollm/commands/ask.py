@@ -1,17 +1,26 @@
-"""``audiollm ask AUDIO "PROMPT"``: one question about one clip, optionally spoken into a wav file."""
+"""``audiollm ask AUDIO "PROMPT"``: one question about one clip, optionally spoken into a wav file; or, with
+``--transcribe``, Whisper's own transcript of the clip (``PROMPT`` is then not needed)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..transcribe import Segment
 
 from .options import add_model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", help="audio file (wav, flac, ogg, mp3)")
-    parser.add_argument("prompt", help="the question or instruction")
+    parser.add_argument("prompt", nargs="?", default=None, help="the question or instruction")
+    parser.add_argument("--transcribe", action="store_true",
+                        help="print Whisper's own transcript of the clip instead of asking (any length)")
+    parser.add_argument("--timestamps", action="store_true",
+                        help="with --transcribe: one line per segment, 'start --> end  text' in seconds")
     add_model_argument(parser)
     parser.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     parser.add_argument("--max-new-tokens", type=int, default=None,
@@ -40,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from ..model import load_model
     from ..speech import load_speech
 
+    if args.transcribe and (args.prompt or args.stream or args.speak or args.num_beams > 1):
+        raise ValueError("--transcribe prints Whisper's transcript: it takes no prompt, --stream, --speak or "
+                         "--num-beams")
+    if not args.transcribe and args.prompt is None:
+        raise ValueError("give a PROMPT (the question), or --transcribe")
+    if args.timestamps and not args.transcribe:
+        raise ValueError("--timestamps goes with --transcribe")
     if args.num_beams < 1:
         raise ValueError(f"--num-beams must be at least 1, got {args.num_beams}")
     if args.num_beams > 1 and (args.stream or args.speak):
@@ -50,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--speak {args.speak}: the folder does not exist")
     head = load_speech(args.speech_backend, args.voice) if args.speak else None
     model = load_model(args.model)
+    if args.transcribe:
+        print(transcript_lines(model.transcribe(audio, timestamps=args.timestamps)))
+        return 0
     if head is None and not args.stream:
         print(model.generate(audio=audio, prompt=args.prompt, max_new_tokens=args.max_new_tokens,
                              num_beams=args.num_beams))
@@ -71,3 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"spoke {samples.size / head.sample_rate:.1f} s into {args.speak}", file=sys.stderr)
     sys.stdout.flush()
     return 0
+
+
+def transcript_lines(result: str | list[Segment]) -> str:
+    if isinstance(result, str):
+        return result
+    return "\n".join(f"{s.start_s:7.2f} --> {s.end_s:7.2f}  {s.text}" for s in result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,15 +41,22 @@ def read_rows(manifests: Sequence[str | Path]) -> list[Row]:
 class ManifestDataset:
     """Rows of one or more manifests. ``dataset[i]`` is a :class:`Sample`, or ``None`` for a row that cannot be
     used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is
-    kept in :attr:`skipped` so the run can report every such row at the end."""
+    kept in :attr:`skipped` so the run can report every such row at the end.
+
+    ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders; each
+    time a row is drawn, each clip's transcript is hidden with probability ``transcript_dropout``."""
 
     def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float,
-                 perturb: SpeedPerturbation | None = None):
+                 perturb: SpeedPerturbation | None = None, transcripts: dict[str, str] | None = None,
+                 transcript_dropout: float = 0.0, seed: int = 0):
         self.rows = rows
         self.processor = processor
         self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
         self.silence_peak = silence_peak
         self.perturb = perturb
+        self.transcripts = transcripts
+        self.transcript_dropout = transcript_dropout
+        self.random = random.Random(seed)
         self.skipped: dict[str, str] = {}
 
     def __len__(self) -> int:
@@ -69,12 +77,24 @@ class ManifestDataset:
                 peak = float(np.abs(clip).max()) if clip.size else 0.0
                 if peak < self.silence_peak:
                     raise ValueError(f"{path}: silent (peak amplitude {peak:.2g})")
-            ids, labels = self.processor.tokenize(conv, add_generation_prompt=False)
+            ids, labels = self.processor.tokenize(conv, add_generation_prompt=False,
+                                                  transcripts=self._transcripts(row.example))
         except ValueError as exc:  # AudioError is a ValueError naming the file and the reason
             self.skipped[row.where] = str(exc)
             return None
         assert labels is not None
         return Sample(row.where, ids, labels, conv.audios, row.example.answer)
+
+    def _transcripts(self, example: Example) -> list[str] | None:
+        if self.transcripts is None:
+            return None
+        # A speed-perturbed clip says the same words: its transcript is the original file's.
+        return ["" if self.random.random() < self.transcript_dropout else self.transcripts.get(str(path), "")
+                for path in _audio_parts(example)]
+
+    def audio_paths(self) -> list[str]:
+        """Every audio file the rows name, once each, as :attr:`transcripts` is keyed."""
+        return list(dict.fromkeys(str(path) for row in self.rows for path in _audio_parts(row.example)))
 
     def lengths(self) -> list[int]:
         """Approximate token counts from audio headers and text, for length-grouped batching (no decoding)."""

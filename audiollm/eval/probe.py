@@ -59,18 +59,28 @@ def labelled_clips(manifest: str | Path, task: str) -> LabelledClips:
 
 
 @torch.no_grad()
-def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = True) -> torch.Tensor:
+def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = True,
+                    layers: Sequence[int] | None = None) -> torch.Tensor:
     """``(clips, 2 * d_model)``: the mean and the max over time of each clip's encoder frames, encoded as the model
-    encodes its own input (its processor's mel settings, its frozen encoder)."""
+    encodes its own input (its processor's mel settings, its frozen encoder, its ``encoder.layers``). With
+    ``layers`` (numbers from 1), those layers' states instead, pooled each: ``(clips, len(layers), 2 * d_model)``."""
     rows = []
     for clip in tqdm(clips, desc="encoding", unit="clip", disable=not progress):
-        frames = model.encode_audio([model.processor.features(load_audio(clip))])[0].float()
-        rows.append(torch.cat([frames.mean(0), frames.max(0).values]))
+        windows = model.processor.features(load_audio(clip))
+        if layers is None:
+            frames = model.encode_audio([windows])[0].float()
+        else:
+            frames = torch.cat([model.encoder.states(w.unsqueeze(0), list(layers))[0] for w in windows]).float()
+        rows.append(torch.cat([frames.mean(0), frames.max(0).values], dim=-1))
     return torch.stack(rows)
 
 
 class LinearProbe:
-    """Standardised features -> softmax regression, fitted full-batch with AdamW (weight decay regularises)."""
+    """Standardised features -> softmax regression, fitted full-batch with AdamW (weight decay regularises).
+
+    Features ``(clips, layers, dim)`` are first mixed with learned softmax weights over the layers, fitted with the
+    classifier, as the projector's layer mix is (:attr:`layer_weights` says where it settled).
+    """
 
     def __init__(self, features: torch.Tensor, labels: Sequence[str], steps: int = 500, lr: float = 1e-2,
                  weight_decay: float = 1e-2, seed: int = 0):
@@ -80,20 +90,31 @@ class LinearProbe:
         targets = torch.tensor([self.labels.index(label) for label in labels])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.linear = torch.nn.Linear(features.shape[1], len(self.labels))
-        optimizer = torch.optim.AdamW(self.linear.parameters(), lr=lr, weight_decay=weight_decay)
+            self.linear = torch.nn.Linear(features.shape[-1], len(self.labels))
+        self.mix = torch.nn.Parameter(torch.zeros(features.shape[1])) if features.dim() == 3 else None
+        parameters = [*self.linear.parameters(), *([self.mix] if self.mix is not None else [])]
+        optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
         inputs = self._standardise(features)
         for _ in range(steps):
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(self.linear(inputs), targets).backward()
+            torch.nn.functional.cross_entropy(self._logits(inputs), targets).backward()
             optimizer.step()
+
+    @property
+    def layer_weights(self) -> list[float]:
+        return [] if self.mix is None else self.mix.detach().softmax(0).tolist()
 
     def _standardise(self, features: torch.Tensor) -> torch.Tensor:
         return (features - self.mean) / self.std
 
+    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.mix is not None:
+            inputs = torch.einsum("cld,l->cd", inputs, self.mix.softmax(0))
+        return self.linear(inputs)
+
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> list[str]:
-        return [self.labels[i] for i in self.linear(self._standardise(features)).argmax(1).tolist()]
+        return [self.labels[i] for i in self._logits(self._standardise(features)).argmax(1).tolist()]
 
 
 def probe_curve(train: tuple[torch.Tensor, Sequence[str]], held_out: dict[str, tuple[torch.Tensor, Sequence[str]]],
@@ -108,12 +129,7 @@ def probe_curve(train: tuple[torch.Tensor, Sequence[str]], held_out: dict[str, t
         count = max(1, round(len(labels) * fraction))
         subset = sorted(random.Random(seed).sample(range(len(labels)), count))
         probe = LinearProbe(features[subset], [labels[i] for i in subset], seed=seed)
-        known = set(probe.labels)
-        for split, (split_features, split_labels) in held_out.items():
-            predicted = probe.predict(split_features)
-            correct = sum(p == t for p, t in zip(predicted, split_labels))
-            unseen = sum(t not in known for t in split_labels)
-            scores.append(ProbeScore(count, split, correct, len(split_labels), unseen))
+        scores.extend(_scores(probe, count, held_out))
     return scores
 
 
@@ -121,4 +137,43 @@ def format_curve(scores: Sequence[ProbeScore]) -> str:
     lines = [f"{'train clips':>11}  {'split':<6} {'accuracy':>9}  {'correct':>9}  unseen labels"]
     for s in scores:
         lines.append(f"{s.train_clips:>11}  {s.split:<6} {s.accuracy:>8.1%}  {s.correct:>4}/{s.total:<4}  {s.unseen}")
+    return "\n".join(lines)
+
+
+def probe_layers(train: tuple[torch.Tensor, Sequence[str]], held_out: dict[str, tuple[torch.Tensor, Sequence[str]]],
+                 layers: Sequence[int], seed: int = 0) -> list[tuple[str, list[ProbeScore], list[float]]]:
+    """A probe on every train clip for each layer alone (features ``(clips, layers, dim)``), then one on their
+    learned mix: ``(name, scores per held-out split, mix weights)`` rows."""
+    features, labels = train
+    rows = []
+    for index, number in enumerate(layers):
+        probe = LinearProbe(features[:, index], labels, seed=seed)
+        split_single = {split: (f[:, index], y) for split, (f, y) in held_out.items()}
+        rows.append((f"layer {number}", _scores(probe, len(labels), split_single), []))
+    probe = LinearProbe(features, labels, seed=seed)
+    rows.append(("mix of all", _scores(probe, len(labels), held_out), probe.layer_weights))
+    return rows
+
+
+def _scores(probe: LinearProbe, train_clips: int, held_out: dict[str, tuple[torch.Tensor, Sequence[str]]]
+            ) -> list[ProbeScore]:
+    known = set(probe.labels)
+    scores = []
+    for split, (split_features, split_labels) in held_out.items():
+        predicted = probe.predict(split_features)
+        correct = sum(p == t for p, t in zip(predicted, split_labels))
+        scores.append(ProbeScore(train_clips, split, correct, len(split_labels),
+                                 sum(t not in known for t in split_labels)))
+    return scores
+
+
+def format_layers(rows: Sequence[tuple[str, list[ProbeScore], list[float]]]) -> str:
+    """One line per layer and the mix: accuracy on each held-out split, then the splits' unseen labels."""
+    scores = rows[0][1]
+    lines = [f"{'features':<12}" + "".join(f"{s.split + ' accuracy':>16}" for s in scores)
+             + "   unseen labels " + ", ".join(f"{s.split} {s.unseen}/{s.total}" for s in scores)]
+    for name, split_scores, weights in rows:
+        cells = "".join(f"{s.accuracy:>8.1%} {s.correct:>3}/{s.total:<3}" for s in split_scores)
+        mix = f"   weights {' '.join(f'{w:.2f}' for w in weights)}" if weights else ""
+        lines.append(f"{name:<12}{cells}{mix}")
     return "\n".join(lines)

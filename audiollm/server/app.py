@@ -6,10 +6,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
@@ -18,12 +18,11 @@ from ..processor import Conversation
 from .batching import Batcher, Completion
 from .errors import APIError, error_body, install_error_handlers
 from .guards import BodyLimit, api_key_check
-from .inputs import decode_audio, to_messages
+from .inputs import to_messages
 from .schemas import ChatRequest, chat_chunk, chat_completion, completion_id, model_card
 from .settings import ServeConfig
 from .speaking import Speaker
-
-TRANSCRIBE_PROMPT = "Transcribe the audio."
+from .transcriptions import add_transcription_route
 
 
 def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
@@ -110,31 +109,7 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
         return JSONResponse(chat_completion(cid, name, done.text, done.finish_reason, done.prompt_tokens,
                                             done.completion_tokens, audio))
 
-    @v1.post("/audio/transcriptions", response_model=None)
-    async def transcriptions(
-        file: Annotated[UploadFile, File(description="the audio file: wav, flac, ogg or mp3")],
-        model: Annotated[str, Form()],
-        prompt: Annotated[str | None, Form(description="text the audio continues, or names in it")] = None,
-        language: Annotated[str | None, Form(description="the spoken language, e.g. 'en'")] = None,
-        response_format: Annotated[Literal["json", "text"], Form()] = "json",
-        temperature: Annotated[float, Form(ge=0.0, le=2.0)] = 0.0,
-    ) -> JSONResponse | PlainTextResponse:
-        check_model(model)
-        data = await file.read()
-        samples = await run_in_threadpool(decode_audio, data, "file", config.max_audio_seconds)
-        instruction = TRANSCRIBE_PROMPT
-        if language:
-            instruction += f" The language is {language}."
-        if prompt:
-            instruction += f" Context: {prompt}"
-        messages = [{"role": "user", "content": [{"type": "audio", "audio": samples},
-                                                 {"type": "text", "text": instruction}]}]
-        conv = await run_in_threadpool(conversation, messages)
-        done = await _answer(app.state.batcher.complete(conv, messages, max_tokens(None), temperature))
-        if response_format == "text":
-            return PlainTextResponse(done.text)
-        return JSONResponse({"text": done.text})
-
+    add_transcription_route(v1, check_model, config.max_audio_seconds)
     app.include_router(v1)
     return app
 

@@ -39,6 +39,10 @@ class DataConfig:
     # per speed). Tempo and key answers move with the speed, so those tasks are refused.
     speed_factors: list[float] = dataclasses.field(default_factory=lambda: [1.0])
     speed_tasks: list[str] = dataclasses.field(default_factory=list)
+    # With the model's encoder.transcript: whisper, the probability of hiding a clip's transcript each time its row
+    # is drawn, so one model answers with or without it (generate(..., transcript=False)). Transcripts of the
+    # training clips are decoded once and cached beside the feature cache (when feature_cache is on).
+    transcript_dropout: float = 0.0
 
 
 @dataclasses.dataclass
@@ -120,6 +124,9 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if falsified := sorted(set(cfg.data.speed_tasks) & set(SPEED_SENSITIVE_TASKS)):
         raise ConfigError(f"{path}: data.speed_tasks lists {falsified}: a speed change moves the tempo and key, "
                           "so those answers would be wrong")
+    if not 0.0 <= cfg.data.transcript_dropout <= 1.0:
+        raise ConfigError(f"{path}: data.transcript_dropout is a probability between 0 and 1, got "
+                          f"{cfg.data.transcript_dropout}")
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg

@@ -20,7 +20,8 @@ from ..cache import cache_root
 from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
 from ..data.dataset import ManifestDataset, Row, read_rows
-from ..data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
+from ..data.feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
+                                  training_transcripts, transcript_identity)
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
@@ -78,7 +79,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             out.mkdir(parents=True, exist_ok=True)
         perturb = (SpeedPerturbation(cfg.data.speed_factors, cfg.data.speed_tasks, cfg.seed + backend.rank)
                    if cfg.data.speed_tasks else None)
-        dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb)
+        dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb,
+                                  transcript_dropout=cfg.data.transcript_dropout, seed=cfg.seed + backend.rank)
         dataset.skipped.update(state.skipped)
         if cfg.mode == "align":
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
@@ -88,10 +90,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
                                        backend.world_size, weights)
         cache = None
+        transcript_cache = None
+        root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else cache_root() / "features"
         if cfg.data.feature_cache:
-            root = Path(cfg.data.cache_dir) if cfg.data.cache_dir else cache_root() / "features"
             with backend.gather_encoder():  # the identity fingerprints full weights, not a ZeRO-3 shard
                 cache = FeatureCache(root, encoder_identity(model))
+                transcript_cache = TranscriptCache(root, transcript_identity(model))
+        if model.config.encoder.transcript == "whisper":
+            dataset.transcripts = training_transcripts(model, dataset.audio_paths(), transcript_cache,
+                                                       backend.gather_encoder)
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         logger = MetricsLogger(out, main)
         loss: float | None = None
