@@ -62,7 +62,7 @@ class ManifestDataset:
             conv = self.processor.conversation(row.example.messages)
             if self.perturb:
                 conv = Conversation(conv.messages, self.perturb(row.example.task, conv.audios))
-            for path, clip in zip(_audio_parts(row.example), conv.audios):
+            for path, clip in zip(row.example.audio, conv.audios):
                 if len(clip) > self.max_samples:
                     raise ValueError(f"{path}: {len(clip) / SAMPLE_RATE:.1f} s is longer than the "
                                      f"{self.max_samples / SAMPLE_RATE:g} s limit (data.max_audio_seconds)")
@@ -81,8 +81,8 @@ class ManifestDataset:
         return [self._length(row.example) for row in self.rows]
 
     def _length(self, example: Example) -> int:
-        tokens = sum(len(str(m["content"])) for m in example.messages)
-        for path in _audio_parts(example):
+        tokens = sum(len(m.text) for m in example.messages)
+        for path in example.audio:
             try:
                 frames = sf.info(str(path)).duration * SAMPLE_RATE
             except (sf.LibsndfileError, RuntimeError, OSError):
@@ -90,7 +90,3 @@ class ManifestDataset:
             tokens += self.processor.num_audio_tokens(int(min(frames, self.max_samples)))
         return tokens
 
-
-def _audio_parts(example: Example) -> list[str]:
-    return [part["audio"] for m in example.messages if isinstance(m["content"], list)
-            for part in m["content"] if part["type"] == "audio"]

@@ -61,10 +61,10 @@ def labelled_clips(manifest: str | Path, task: str) -> LabelledClips:
 @torch.no_grad()
 def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = True) -> torch.Tensor:
     """``(clips, 2 * d_model)``: the mean and the max over time of each clip's encoder frames, encoded as the model
-    encodes its own input (its processor's mel settings, its frozen encoder)."""
+    encodes its own input (:meth:`AudioLLM.encode_clips`)."""
     rows = []
     for clip in tqdm(clips, desc="encoding", unit="clip", disable=not progress):
-        frames = model.encode_audio([model.processor.features(load_audio(clip))])[0].float()
+        frames = model.encode_clips([load_audio(clip)])[0].float()
         rows.append(torch.cat([frames.mean(0), frames.max(0).values]))
     return torch.stack(rows)
 
