@@ -17,6 +17,7 @@ import numpy as np
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from .audio import SAMPLE_RATE, AudioError, load_audio  # noqa: E402 - after the environment is set
+from .conversation import AudioPart, Message, Part, TextPart  # noqa: E402
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -61,7 +62,8 @@ class Responder:
                              f"{self.max_seconds:.0f} s")
         return samples
 
-    def answer(self, audio_path: str | None, text: str, chat: Chat | None, history: Chat | None) -> Iterator[tuple]:
+    def answer(self, audio_path: str | None, text: str, chat: Chat | None,
+               history: list[Message] | None) -> Iterator[tuple]:
         """Yields (chat, history, audio input, text box, spoken answer) updates."""
         import gradio as gr
 
@@ -77,14 +79,14 @@ class Responder:
             chat.append({"role": "assistant", "content": "Record or upload a clip, or type a message."})
             yield chat, history, None, text, None
             return
-        parts: list[dict[str, Any]] = []
+        parts: list[Part] = []
         if samples is not None:
-            parts.append({"type": "audio", "audio": samples})
+            parts.append(AudioPart(samples))
             chat.append({"role": "user", "content": {"path": audio_path}})
         prompt = text or "What do you hear?"
-        parts.append({"type": "text", "text": prompt})
+        parts.append(TextPart(prompt))
         chat.append({"role": "user", "content": prompt})
-        turn = {"role": "user", "content": parts}
+        turn = Message("user", tuple(parts))
         chat.append({"role": "assistant", "content": ""})
         yield chat, history, None, "", None
 
@@ -99,7 +101,7 @@ class Responder:
                 samples_out, rate = item
                 pcm = (np.clip(samples_out, -1.0, 1.0) * 32767).astype(np.int16)
                 yield chat, history, None, "", (rate, pcm)
-        history += [turn, {"role": "assistant", "content": answer.strip()}]
+        history += [turn, Message.text_only("assistant", answer)]
         yield chat, history, None, "", gr.skip()
 
 
