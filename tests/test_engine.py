@@ -181,3 +181,17 @@ def test_the_servers_usage_and_finish_reason_are_the_generations(trained: AudioL
     alone = trained.generate_batch([ask(samples, PAIRS[1][1], max_new_tokens=32, temperature=2.0, top_p=0.95,
                                         seed=3)])[0]
     assert sampled["choices"][0]["message"]["content"] == alone.text
+
+
+def test_a_manifest_rows_clips_include_those_named_inline(tmp_path: Any, wav_file: Any) -> None:
+    from audiollm.data.manifest import read_manifest
+
+    listed, inline = wav_file(0.5, 300), wav_file(0.7, 600)
+    row = {"audio": listed.name, "messages": [
+        {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "and"},
+                                     {"type": "audio", "audio": inline.name}]},
+        {"role": "assistant", "content": "two tones"}]}
+    (tmp_path / "m.jsonl").write_text(json.dumps(row) + "\n")
+    example = read_manifest(tmp_path / "m.jsonl")[0]
+    assert example.audio == [listed.resolve(), inline.resolve()]
+    assert example.prompt_messages[0].content[1] == TextPart("and") and example.answer == "two tones"

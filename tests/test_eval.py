@@ -165,9 +165,9 @@ def test_wer_is_a_corpus_rate_and_accuracy_a_mean() -> None:
         _row("yesno", {"yesno": Tally(0, 1)}),
     ]
     report = summarize(Evaluation(rows, []), "m", "t.jsonl")
-    assert report["tasks"]["asr"]["metrics"]["wer"] == pytest.approx(0.1)  # 1 error in 10 words, not mean(50 %, 0 %)
-    assert report["tasks"]["asr"]["metrics"]["cer"] == pytest.approx(1 / 40)
-    assert report["tasks"]["yesno"]["metrics"]["yesno"] == 0.5
+    assert report.tasks["asr"].metrics["wer"] == pytest.approx(0.1)  # 1 error in 10 words, not mean(50 %, 0 %)
+    assert report.tasks["asr"].metrics["cer"] == pytest.approx(1 / 40)
+    assert report.tasks["yesno"].metrics["yesno"] == 0.5
 
 
 def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,7 +175,7 @@ def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureF
         rows = [_row("asr", {"wer": Tally(wer, 1), "cer": Tally(wer, 1)}), _row("key", {"exact": Tally(exact, 1),
                                                                                         "contains": Tally(exact, 1)})]
         path = tmp_path / name
-        path.write_text(json.dumps(summarize(Evaluation(rows, []), name, "t.jsonl")))
+        path.write_text(json.dumps(summarize(Evaluation(rows, []), name, "t.jsonl").to_dict()))
         return path
 
     before, after = write("a.json", 0.5, 1.0), write("b.json", 0.25, 0.0)
@@ -240,9 +240,9 @@ def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_
     evaluation = evaluate(tiny_model, examples, batch_size=2, max_new_tokens=4)
     assert evaluation.bad_rows == []  # every "option (B)" reference names one of its choices
     report = summarize(evaluation, "tiny", "benchmarks")
-    assert set(report["tasks"]) == {"mcq"} and report["tasks"]["mcq"]["rows"] == 3
-    assert set(report["subtasks"]) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
-    assert all(entry["metrics"]["choice"] in (0.0, 1.0) for entry in report["subtasks"].values())
+    assert set(report.tasks) == {"mcq"} and report.tasks["mcq"].rows == 3
+    assert set(report.subtasks) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
+    assert all(entry.metrics["choice"] in (0.0, 1.0) for entry in report.subtasks.values())
     assert "## Per subtask" in markdown(report) and "| mcq/music | 1 |" in markdown(report)
 
 
