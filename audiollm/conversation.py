@@ -63,10 +63,7 @@ class Message:
         return [part.audio for part in self.content if isinstance(part, AudioPart)]
 
 
-Conversation = Sequence[Message]
-
-
-def conversation_clips(messages: Conversation) -> list[AudioInput]:
+def conversation_clips(messages: Sequence[Message]) -> list[AudioInput]:
     """Every clip of a conversation, in order."""
     return [clip for message in messages for clip in message.clips]
 
@@ -120,11 +117,3 @@ def parse_messages(
         out.append(Message(role, tuple(parts)))
     return out
 
-
-def as_dicts(messages: Conversation) -> list[dict[str, Any]]:
-    """The conversation as chat-message dicts (audio as given), the form :func:`parse_messages` reads back."""
-    return [
-        {"role": m.role, "content": [{"type": "text", "text": p.text} if isinstance(p, TextPart)
-                                     else {"type": "audio", "audio": p.audio} for p in m.content]}
-        for m in messages
-    ]
