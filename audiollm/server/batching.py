@@ -1,5 +1,5 @@
 """One worker thread owns the model and only schedules: requests queue up (bounded), those arriving within a short
-window are admitted (prompt length checked) and answered together by one ``generate_batch`` call, or one
+window of each other are admitted (prompt length checked) and answered together by one ``generate_batch`` call, or one
 ``stream_batch`` call when any of them streams, so concurrent streams decode in one batch."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .errors import APIError
 log = logging.getLogger("audiollm.server")
 
 _STOP = object()
+MAX_WINDOWS = 4
 
 
 @dataclasses.dataclass
@@ -108,7 +109,8 @@ class Batcher:
             if job is _STOP:
                 return
             batch = [job]
-            deadline = time.monotonic() + self.window_s
+            start = time.monotonic()
+            deadline = start + self.window_s
             stopping = False
             while len(batch) < self.max_batch:
                 try:
@@ -119,6 +121,9 @@ class Batcher:
                     stopping = True
                     break
                 batch.append(nxt)
+                # Clients that were answered together ask again one after another: while requests keep coming
+                # within a window of each other, wait for the next (up to MAX_WINDOWS windows in all).
+                deadline = min(time.monotonic() + self.window_s, start + MAX_WINDOWS * self.window_s)
             try:
                 self._run([job for job in batch if not job.cancelled.is_set() and self._admit(job)])
             except Exception as exc:  # the worker must outlive any one batch
