@@ -131,14 +131,7 @@ class AudioLLM(nn.Module):
     def encode_clips(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Each clip (16 kHz samples) as frozen-encoder frames ``(frames, d_model)``: its log-mel windows (the
         processor's settings) through the encoder. The one place waveforms become encoder frames."""
-        windows = [self.processor.features(clip) for clip in clips]
-        # Windows of one length, from every clip, run as one encoder batch; each window's frames are its own.
-        frames: dict[tuple[int, int], torch.Tensor] = {}
-        for length in {w.shape[-1] for clip in windows for w in clip}:
-            where = [(c, i) for c, clip in enumerate(windows) for i, w in enumerate(clip) if w.shape[-1] == length]
-            encoded = self.encoder.encode([windows[c][i] for c, i in where])
-            frames.update(zip(where, encoded.split(encoded.shape[0] // len(where))))
-        return [torch.cat([frames[(c, i)] for i in range(len(clip))]) for c, clip in enumerate(windows)]
+        return [self.encoder.encode(self.processor.features(clip)) for clip in clips]
 
     def project_frames(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
