@@ -11,6 +11,10 @@ import importlib
 import os
 import sys
 
+from . import __version__
+from .commands import HelpFormatter
+from .quiet import set_verbosity
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("audiollm.commands.ask", "answer a question about an audio clip"),
@@ -25,17 +29,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audiollm", description="Audio-understanding LLM: ask, chat, train, evaluate.")
+    parser = argparse.ArgumentParser(prog="audiollm", description="Audio-understanding LLM: ask, chat, train, evaluate.",
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"audiollm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show the warnings, logs and loading bars of the libraries underneath")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = importlib.import_module(module)
-        child = sub.add_parser(name, help=help_text, description=help_text)
+        child = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+        # After the command as well as before it; SUPPRESS keeps a -v given before the command.
+        child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="as audiollm -v")
         command.add_arguments(child)
         child.set_defaults(_run=command.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Before the parser imports anything: some libraries read their verbosity once, when first imported.
+    set_verbosity(any(arg in ("-v", "--verbose") for arg in argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may follow a flag (`train CONFIG --resume max_steps=900`), which argparse leaves over.

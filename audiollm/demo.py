@@ -6,6 +6,7 @@ given, through :meth:`SpeechHead.narrate`, so speech starts while the text is st
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,35 @@ FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
 
 Chat = list[dict[str, Any]]
+HUB = "https://huggingface.co"
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    """What the page says about the model: its name, one line on what it is, and its card."""
+
+    name: str
+    summary: str
+    card: str | None = None  # the card's Markdown, shown on the page
+    link: str | None = None  # where the card lives when it is not here (a hub page)
+
+
+def describe_model(spec: str) -> ModelInfo:
+    """The page's description of ``--model spec``: a saved model's card, a hub page, or a config's file name."""
+    from .model import RELEASED_DIR
+
+    path = RELEASED_DIR / "default" if spec == "default" else Path(spec).expanduser()
+    if spec.endswith((".yaml", ".yml")):
+        return ModelInfo(path.stem, f"a fresh model built from {path.name} (its projector is untrained)")
+    for name in ("MODEL_CARD.md", "README.md"):
+        if (path / name).is_file():
+            card = (path / name).read_text()
+            title = next((line for line in card.splitlines() if line.startswith("# ")), f"# {spec}")
+            # "# audiollm `default` — preview checkpoint 0.9": what follows the dash says which one it is.
+            return ModelInfo(spec, title[2:].replace("`", "").split(" — ")[-1], card=card)
+    if path.is_dir():
+        return ModelInfo(spec, f"a model saved in {path}")
+    return ModelInfo(spec, f"{spec} from the Hugging Face hub", link=f"{HUB}/{spec}")
 
 
 class Responder:
@@ -111,32 +141,44 @@ def build_demo(
     max_seconds: float = DEFAULT_MAX_SECONDS,
     max_new_tokens: int | None = None,
     examples_dir: Path = EXAMPLES_DIR,
+    info: ModelInfo | None = None,
 ) -> gr.Blocks:
     """The demo's Blocks, queued; call ``.launch()`` on it (or use :func:`launch`)."""
     import gradio as gr
 
+    info = info or ModelInfo("model", "an audio-understanding LLM")
     respond = Responder(model, speech, max_seconds, max_new_tokens)
-    with gr.Blocks(title="audiollm") as demo:
-        gr.Markdown("## audiollm\nRecord or upload a clip, ask about it, and hear the answer.")
+    with gr.Blocks(title=f"audiollm: {info.name}") as demo:
+        card = f" · [model card]({info.link})" if info.link else (" · model card below" if info.card else "")
+        gr.Markdown(f"## audiollm\n**Model: {info.name}** — {info.summary}{card}\n\n"
+                    "Upload or record a clip, ask about it, and hear the answer.", elem_id="about")
         history = gr.State([])
         chat = gr.Chatbot(label="Conversation", elem_id="chat", height=420)
         with gr.Row():
-            audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Clip", elem_id="clip")
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip", elem_id="clip")
             with gr.Column():
-                text = gr.Textbox(label="Message", placeholder="Ask about the clip…", elem_id="message", lines=2)
+                # One line that grows: Enter sends, Shift+Enter starts a new line.
+                text = gr.Textbox(label="Message", placeholder="Ask about the clip… (Enter sends, Shift+Enter: new line)",
+                                  elem_id="message", lines=1, max_lines=6)
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
                     clear = gr.Button("Clear", elem_id="clear")
         spoken = gr.Audio(label="Spoken answer", streaming=True, autoplay=True, interactive=False,
                           visible=speech is not None, elem_id="spoken")
         clips = [[str(examples_dir / name), prompt] for name, prompt in EXAMPLES if (examples_dir / name).is_file()]
         if clips:
             gr.Examples(clips, inputs=[audio, text], label="Example clips")
+        if info.card:
+            with gr.Accordion(f"Model card: {info.summary}", open=False, elem_id="card"):
+                gr.Markdown(info.card)
         outputs = [chat, history, audio, text, spoken]
-        for trigger in (send.click, text.submit):
-            trigger(respond.answer, inputs=[audio, text, chat, history], outputs=outputs, concurrency_limit=CONCURRENCY,
-                    api_name="respond" if trigger == send.click else False)
-        clear.click(lambda: ([], [], None, "", None), outputs=outputs, api_name=False)
+        answers = [trigger(respond.answer, inputs=[audio, text, chat, history], outputs=outputs,
+                           concurrency_limit=CONCURRENCY, api_name="respond" if trigger == send.click else False)
+                   for trigger in (send.click, text.submit)]
+        stop.click(None, cancels=answers, api_name=False)
+        # Clear also cancels an answer still streaming, which would otherwise refill the chat and the player.
+        clear.click(lambda: ([], [], None, "", None), outputs=outputs, cancels=answers, api_name=False)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 

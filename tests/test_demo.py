@@ -1,5 +1,6 @@
 """The Gradio demo with the tiny model: answers come back (the text is random but must appear), bad clips get a
-message in the chat, 8 requests at once all get answers, and a real headless Chromium can upload or record a clip."""
+message in the chat, 8 requests at once all get answers, and a real headless Chromium can upload or record a clip,
+send with Enter, stop an answer, clear a conversation mid-answer and read the model's card."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import soundfile as sf
 
 from audiollm import AudioLLM, AudioLLMConfig
 from audiollm.audio import SAMPLE_RATE
-from audiollm.demo import EXAMPLES_DIR, build_demo, launch
+from audiollm.demo import EXAMPLES_DIR, build_demo, describe_model, launch
 from audiollm.speech import load_speech
 
 from .conftest import TINY_CONFIG, tone
@@ -40,7 +41,7 @@ def demo_url() -> Iterator[str]:
 
     torch.manual_seed(0)  # the same random tiny model, and so the same answers, on every run
     model = AudioLLM.from_config(AudioLLMConfig.from_yaml(TINY_CONFIG))
-    demo = build_demo(model, load_speech(), max_seconds=MAX_SECONDS, max_new_tokens=24)
+    demo = build_demo(model, load_speech(), max_seconds=MAX_SECONDS, max_new_tokens=24, info=describe_model("default"))
     port = free_port()
     launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -136,17 +137,20 @@ def screenshot(driver, tmp_path: Path, name: str) -> Path:
     return shot
 
 
+def last_answer(driver) -> str | bool:
+    from selenium.webdriver.common.by import By
+
+    bots = driver.find_elements(By.CSS_SELECTOR, "#chat [data-testid=bot]")
+    return bool(bots) and bots[-1].text.strip()
+
+
 def ask_and_read_answer(driver, question: str) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.find_element(By.CSS_SELECTOR, "#message textarea").send_keys(question)
     driver.find_element(By.ID, "send").click()
-
-    def answer(d) -> str | bool:
-        bots = d.find_elements(By.CSS_SELECTOR, "#chat [data-testid=bot]")
-        return bool(bots) and bots[-1].text.strip()
-
+    answer = last_answer
     WebDriverWait(driver, 120).until(answer)
     # Wait for the stream to finish: the text stops changing.
     last, deadline = "", time.monotonic() + 60
@@ -202,6 +206,8 @@ def test_browser_fake_microphone(browser, demo_url: str, tmp_path: Path):
                      f"--use-file-for-fake-audio-capture={clip}")
     driver.get(demo_url)
     wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button[aria-label='Record audio']"))
+    driver.find_element(By.CSS_SELECTOR, "#clip button[aria-label='Record audio']").click()  # upload comes first
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button.record-button"))
     driver.find_element(By.CSS_SELECTOR, "#clip button.record-button").click()
     time.sleep(2.5)
@@ -215,3 +221,117 @@ def test_browser_fake_microphone(browser, demo_url: str, tmp_path: Path):
     assert answer
     assert user_has_audio(driver), "the recording is not shown in the chat"
     assert "cannot be used" not in answer
+
+
+def upload(driver, clip: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 60)
+    # Upload is the first source: its file input is there without choosing it.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip input[type=file]"))
+    driver.find_element(By.CSS_SELECTOR, "#clip input[type=file]").send_keys(str(clip))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip audio, #clip [data-testid^=waveform] .timestamp"))
+
+
+@pytest.mark.browser
+def test_browser_enter_sends_and_shift_enter_starts_a_new_line(browser, demo_url: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    driver.get(demo_url)
+    upload(driver, EXAMPLES_DIR / "doorbell.flac")
+    box = driver.find_element(By.CSS_SELECTOR, "#message textarea")
+    box.send_keys("What rings?")
+    box.send_keys(Keys.SHIFT, Keys.ENTER)
+    box.send_keys("Say it briefly.")
+    assert box.get_attribute("value") == "What rings?\nSay it briefly.", "Shift+Enter did not start a new line"
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(driver, 120).until(last_answer)
+    user = driver.find_elements(By.CSS_SELECTOR, "#chat [data-testid=user]")[-1].text
+    assert user.splitlines()[-2:] == ["What rings?", "Say it briefly."]
+    assert box.get_attribute("value") == ""
+
+
+@pytest.mark.browser
+def test_browser_clear_during_an_answer_empties_the_chat_and_the_player(browser, demo_url: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    driver.get(demo_url)
+    upload(driver, EXAMPLES_DIR / "speech.flac")
+    driver.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("What does the speaker say?", Keys.ENTER)
+    WebDriverWait(driver, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#spoken audio"))
+    driver.find_element(By.ID, "clear").click()
+    time.sleep(4)  # long enough for the rest of the answer to arrive, had it not been cancelled
+    assert not driver.find_elements(By.CSS_SELECTOR, "#spoken audio"), "the spoken answer's player was not reset"
+    assert not driver.find_elements(By.CSS_SELECTOR, "#chat [data-testid=bot], #chat [data-testid=user]")
+
+
+@pytest.mark.browser
+def test_browser_page_names_the_model_and_opens_its_card(browser, demo_url: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    driver.get(demo_url)
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.find_elements(By.ID, "about"))
+    info = describe_model("default")
+    assert info.summary and info.card
+    about = " ".join(driver.find_element(By.ID, "about").text.split())
+    assert f"Model: default — {info.summary}" in about and "model card below" in about
+    # The card's first section heading shows once the card is opened, not before.
+    heading = next(line[3:] for line in info.card.splitlines() if line.startswith("## "))
+    assert heading not in driver.find_element(By.ID, "card").text, "the card should start folded"
+    driver.find_element(By.CSS_SELECTOR, "#card button").click()
+    wait.until(lambda d: heading in d.find_element(By.ID, "card").text)
+
+
+class SlowModel:
+    """Answers one word every 0.2 s for a minute, and notes when the demo stops asking for more."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def stream(self, messages, max_new_tokens=None):
+        try:
+            for i in range(300):
+                time.sleep(0.2)
+                yield f"word{i} "
+        finally:
+            self.closed = True
+
+
+@pytest.mark.browser
+def test_browser_stop_ends_the_answer_and_the_generation(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    slow = SlowModel()
+    demo = build_demo(slow, None, max_seconds=MAX_SECONDS)  # type: ignore[arg-type]
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        driver = browser()
+        driver.get(f"http://127.0.0.1:{port}/")
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#message textarea"))
+        driver.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("Talk.", Keys.ENTER)
+        WebDriverWait(driver, 60).until(lambda d: "word3" in str(last_answer(d)))
+        driver.find_element(By.ID, "stop").click()
+        time.sleep(1.5)
+        stopped = str(last_answer(driver))
+        time.sleep(2.0)
+        assert str(last_answer(driver)) == stopped, "the answer kept growing after Stop"
+        assert "word299" not in stopped
+        deadline = time.monotonic() + 10
+        while not slow.closed and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert slow.closed, "the model kept generating after Stop"
+    finally:
+        demo.close()

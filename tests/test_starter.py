@@ -13,13 +13,14 @@ import soundfile as sf
 from audiollm.cli import main
 from audiollm.data.manifest import read_manifest
 from audiollm.data.starter import SIZES, build_starter, discover, plan
+from audiollm.data.starter.sounds import MISC
 from audiollm.data.starter.sources import report
 
 from .conftest import tone
 
 SPLITS = ("train", "dev", "test")
 # Meta keys whose every value belongs to one split only (instruments may recur, on other scores).
-ONE_SPLIT_KEYS = ("voice", "sentence", "recording", "sample", "score")
+ONE_SPLIT_KEYS = ("voice", "sentence", "recording", "sample", "score", "take", "utterance")
 
 
 @pytest.fixture(scope="module")
@@ -103,23 +104,36 @@ def test_wordnet_sentences_are_read_in_train_only_and_leave_dev_and_test_as_they
     assert [c.id for c in full if c.split != "train"] == [c.id for c in fortunes_only if c.split != "train"]
 
 
-def test_oxygen_and_lmms_sounds_are_heard_in_train_only_and_leave_dev_and_test_as_they_were():
+def test_oxygen_sounds_are_heard_in_train_only_and_leave_dev_and_test_as_they_were():
     """More makes of each kind of sound (an error alert is not only freedesktop's), none of them in a test row."""
     sources = discover()
-    if not all(sources[n].available for n in ("sonic-pi", "freedesktop", "oxygen", "lmms")):
-        pytest.skip("sonic-pi-samples, sound-theme-freedesktop, oxygen-sounds or lmms-common not installed")
-    without = {**sources, **{n: dataclasses.replace(sources[n], available=False) for n in ("oxygen", "lmms")}}
+    if not all(sources[n].available for n in ("sonic-pi", "freedesktop", "oxygen")):
+        pytest.skip("sonic-pi-samples, sound-theme-freedesktop or oxygen-sounds not installed")
+    without = {**sources, "oxygen": dataclasses.replace(sources["oxygen"], available=False)}
     full = [p.clip for p in plan(SIZES["full"], 0, sources) if p.clip.family == "sound"]
     before = [p.clip for p in plan(SIZES["full"], 0, without) if p.clip.family == "sound"]
     known = {c.id for c in before}
     extra = [c for c in full if c.id not in known]
     assert known <= {c.id for c in full}  # an existing corpus keeps every clip it had
-    assert {c.split for c in extra} == {"train"} and {c.meta["source"] for c in extra} == {"oxygen", "lmms"}
+    assert {c.split for c in extra} == {"train"} and {c.meta["source"] for c in extra} == {"oxygen"}
     assert [c.id for c in full if c.split != "train"] == [c.id for c in before if c.split != "train"]
     makers: dict[str, set[str]] = defaultdict(set)
     for clip in full:
         makers[clip.labels["category"]].add(clip.meta["source"])
-    assert {"freedesktop", "oxygen"} <= makers["error sound"] and {"sonic-pi", "lmms"} <= makers["bass drum"]
+    assert {"freedesktop", "oxygen"} <= makers["error sound"]
+
+
+def test_sample_captions_never_repeat_the_file_name():
+    """"tabla_tas2" is a tabla, not "tabla (tas2)": a take code in an answer can only be learnt by heart."""
+    sources = discover()
+    if not sources["sonic-pi"].available:
+        pytest.skip("sonic-pi-samples not installed")
+    samples = [p.clip for p in plan(SIZES["full"], 0, sources) if p.clip.meta.get("source") == "sonic-pi"]
+    assert any(c.meta["sample"] == "tabla_tas2" for c in samples)
+    for clip in (c for c in samples if c.meta["sample"] not in MISC):  # "misc_crow" is a crow
+        detail = clip.meta["sample"].partition("_")[2].replace("_", " ")
+        assert not (detail and detail in clip.labels["caption"]), clip.labels
+        assert not any(ch.isdigit() for ch in clip.labels["caption"]), clip.labels
 
 
 def test_train_scores_are_rendered_by_several_instruments_and_dev_and_test_stay_as_they_were():
@@ -146,6 +160,9 @@ def test_multiple_choice_rows_list_options_in_prompt_and_choices(corpus):
     mcq = [r for r in _rows(corpus.out, "train") if r["task"] == "mcq"]
     assert mcq
     for row in mcq:
+        if "A. " not in row["prompt"]:  # sound events also word it "(a) option" or inline: answered by the text
+            assert row["answer"] in row["choices"] and all(o in row["prompt"] for o in row["choices"]), row
+            continue
         text, _, label = row["answer"].rpartition(" ")
         letter = label.strip("()")
         assert label == f"({letter})" and letter in "ABCD" and row["choices"]["ABCD".index(letter)] == text

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the question or instruction")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
     parser.add_argument("--stream", action="store_true", help="print the answer as it is generated")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest answer in tokens (default: the model config's max_new_tokens)")
     parser.add_argument("--num-beams", type=int, default=1,
                         help="beam search with this many beams (default 1: greedy; not with --stream or --speak)")
     add_speech_arguments(parser)
@@ -27,7 +28,8 @@ def add_speech_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-backend", default=DEFAULT_BACKEND, choices=sorted(BACKENDS),
                         help=f"text-to-speech backend for --speak (default {DEFAULT_BACKEND})")
     parser.add_argument("--voice", default=None,
-                        help="backend voice: a hibari voice name, a piper .onnx file, or an espeak voice (en-us)")
+                        help="backend voice: a hibari voice name, a piper .onnx file, or an espeak voice such as en-us "
+                             "(default: the backend's own)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..cache import cache_root
 from .ask import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -20,8 +24,9 @@ HELP = """commands:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a saved model directory, a hub id, or a model config YAML")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
-    parser.add_argument("--system", default=None, help="a system prompt for the whole conversation")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest answer in tokens (default: the model config's max_new_tokens)")
+    parser.add_argument("--system", default=None, help="a system prompt for the whole conversation (default: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +35,29 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     session = ChatSession(model, args.max_new_tokens, args.system)
     return session.loop(sys.stdin, sys.stdout)
+
+
+def history_file() -> Path:
+    return cache_root() / "chat_history"
+
+
+def start_line_editing() -> None:
+    """Line editing and a history kept across sessions, where Python has readline (not on Windows)."""
+    try:
+        import readline
+    except ImportError:
+        return
+    path = history_file()
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            readline.write_history_file(path)
+
+    atexit.register(save)
 
 
 class ChatSession:
@@ -43,15 +71,20 @@ class ChatSession:
         self.pending: list[Part] = []
 
     def loop(self, stdin: TextIO, stdout: TextIO) -> int:
-        interactive = stdin.isatty()
+        interactive = stdin.isatty() and stdout.isatty()
         if interactive:
             print("audiollm chat: type a message; /audio PATH attaches a clip, /help for more.", file=stdout)
+            start_line_editing()
         while True:
             if interactive:
-                print("> ", end="", file=stdout, flush=True)
-            line = stdin.readline()
-            if not line:
-                return 0
+                try:
+                    line = input("> ")  # with readline loaded: arrow keys edit, up and down walk the history
+                except EOFError:
+                    return 0
+            else:
+                line = stdin.readline()
+                if not line:
+                    return 0
             line = line.strip()
             if line in ("/quit", "/exit"):
                 return 0

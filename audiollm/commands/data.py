@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import HelpFormatter
+
 IMPORT_KINDS = ("librispeech", "captions", "hf", "airbench", "mmau")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    build = sub.add_parser("build", help="build a corpus from installed packages",
+    build = sub.add_parser("build", help="build a corpus from installed packages", formatter_class=HelpFormatter,
                            description="Build the starter corpus (resumable; the same seed gives the same corpus).")
     build.add_argument("corpus", choices=["starter"])
     build.add_argument("--out", type=Path, required=True, help="output directory (audio/ and {train,dev,test}.jsonl)")
     build.add_argument("--size", choices=["small", "full"], default="small",
                        help="small: a few hundred rows in minutes; full: tens of thousands (default small)")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--seed", type=int, default=0, help="picks clips, voices and wordings")
     build.add_argument("--sources", action="store_true", help="only list the sources and how to install the missing")
 
-    imp = sub.add_parser("import", help="convert a public data set to a manifest",
+    imp = sub.add_parser("import", help="convert a public data set to a manifest", formatter_class=HelpFormatter,
                          description="Convert a data set to a JSONL manifest. librispeech: SOURCE is the tree "
                                      "(e.g. LibriSpeech/test-clean). captions: SOURCE is an AudioCaps or Clotho CSV. "
                                      "hf: SOURCE is a datasets directory saved with save_to_disk. airbench / mmau: "

@@ -15,11 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="the report JSON; its .md, .rows.jsonl and .png are written beside "
                                                  "it (with --compare: the PNG of the deltas)")
     parser.add_argument("--batch-size", type=int, default=8, help="conversations per generate call (default 8)")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest answer in tokens (default: the model config's max_new_tokens)")
     parser.add_argument("--num-beams", type=int, default=1,
                         help="beam search with this many beams (default 1: greedy)")
     parser.add_argument("--per-task", type=int, default=None, metavar="N",
-                        help="score only the first N usable rows of each task (a quick, repeatable sample)")
+                        help="score only the first N usable rows of each task (a quick, repeatable sample; default: every row)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
                         help="print and plot the per-task changes from report A to report B")
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
+from . import HelpFormatter
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("list", help="known model names, their offline packs and what is already available here")
+    sub.add_parser("list", help="the released model, known base names, their offline packs and what is here")
     for action, help_text in (("fetch", "make NAME available (download or convert once) and print its directory"),
                               ("path", "print NAME's directory if it is available, without fetching")):
-        child = sub.add_parser(action, help=help_text)
+        child = sub.add_parser(action, help=help_text, formatter_class=HelpFormatter)
         child.add_argument("name", help="a known name (see 'list'), a Hugging Face repository id, or a local path")
         child.add_argument("--kind", choices=("whisper", "llm"), default=None,
                            help="what NAME is (default: guessed from the name)")
@@ -45,10 +47,19 @@ def guess_kind(name: str):
 
 
 def _list() -> int:
+    from ..config import AudioLLMConfig
+    from ..model import CONFIG_FILE, RELEASED_DIR
     from ..packs import PACKS, is_installed
     from ..weights import cached_model
 
-    print(f"{'NAME':<24} {'HUB REPOSITORY':<38} {'PACK':<13} {'AVAILABLE AT'}")
+    released = RELEASED_DIR / "default"
+    bases = AudioLLMConfig.from_yaml(released / CONFIG_FILE)
+    print("default: the released model (--model default)")
+    print(f"  at    {released}")
+    print(f"  card  {released / 'MODEL_CARD.md'}")
+    print(f"  bases {bases.encoder.name} + {bases.llm.name} (below)")
+    print()
+    print(f"{'BASE WEIGHTS':<24} {'HUB REPOSITORY':<38} {'PACK':<13} {'AVAILABLE AT'}")
     for name, pack in PACKS.items():
         installed = "installed" if is_installed(pack) else "not installed"
         print(f"{name:<24} {pack.repo:<38} {installed:<13} {cached_model(name) or '-'}")

@@ -15,15 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default=None,
                         help="the model id clients send (default: the --model name, e.g. 'tiny' for tiny.yaml)")
     parser.add_argument("--host", default=DEFAULTS.host, help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=DEFAULTS.port)
-    parser.add_argument("--api-key", default=None, help="ask clients for 'Authorization: Bearer KEY'")
-    parser.add_argument("--max-body-mb", type=float, default=DEFAULTS.max_body_mb)
-    parser.add_argument("--max-audio-seconds", type=float, default=DEFAULTS.max_audio_seconds)
+    parser.add_argument("--port", type=int, default=DEFAULTS.port, help="port to listen on")
+    parser.add_argument("--api-key", default=None, help="ask clients for 'Authorization: Bearer KEY' (default: no key asked)")
+    parser.add_argument("--max-body-mb", type=float, default=DEFAULTS.max_body_mb, help="largest request body in MB")
+    parser.add_argument("--max-audio-seconds", type=float, default=DEFAULTS.max_audio_seconds,
+                        help="longest clip a request may send")
     parser.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens, help="the largest max_tokens allowed")
-    parser.add_argument("--max-prompt-tokens", type=int, default=DEFAULTS.max_prompt_tokens)
+    parser.add_argument("--max-prompt-tokens", type=int, default=DEFAULTS.max_prompt_tokens,
+                        help="longest prompt, audio tokens included")
     parser.add_argument("--speech", default=DEFAULTS.speech,
                         help="speech backend for spoken answers: hibari, piper or espeak (default hibari)")
-    parser.add_argument("--speech-voice", default=None, help="the backend's voice (piper: an .onnx file)")
+    parser.add_argument("--speech-voice", default=None, help="the backend's voice, for piper an .onnx file (default: the backend's own)")
     parser.add_argument("--queue-size", type=int, default=DEFAULTS.queue_size,
                         help="requests that may wait for the model; more get 503")
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,

@@ -21,6 +21,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..config import ConfigError
 from ..model import AudioLLM
+from ..quiet import hushed_stdout
 from .config import TrainConfig
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -160,7 +161,8 @@ class DeepSpeedBackend(Backend):
 
         _single_process_defaults()
         # gloo on CPU (oneCCL when installed), nccl on GPU: DeepSpeed's accelerator knows which.
-        deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name())
+        with hushed_stdout():
+            deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name())
         self.dist = dist
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()

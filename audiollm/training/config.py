@@ -13,11 +13,13 @@ from ..data.augment import SPEED_SENSITIVE_TASKS
 # CTC against the LLM's vocabulary on transcription rows (no LLM layer runs); "projector" and "projector_lora" learn
 # the answers with the language-model loss.
 STAGE_LORA = {"align": False, "projector": False, "projector_lora": True}
+# DeepSpeed JSONs shipped with the package, named in a config by their stem (``deepspeed: zero2``).
+DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
 
 
 @dataclasses.dataclass
 class DataConfig:
-    # JSONL manifests (paths relative to the working directory); rows of all of them are pooled.
+    # JSONL manifests (see TrainConfig for how relative paths resolve); rows of all of them are pooled.
     train: list[str] = dataclasses.field(default_factory=list)
     # Train only on rows of these tasks (empty: every row), e.g. [asr, caption] for stage 1.
     tasks: list[str] = dataclasses.field(default_factory=list)
@@ -67,6 +69,9 @@ class EvalConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
+    # Paths it reads (model, data.train, eval.manifest, deepspeed) may be relative: they are looked up beside the
+    # config file, then in each folder above it, then in the working directory, so a run starts from any directory.
+    # What it writes (output_dir, data.cache_dir) goes under the working directory.
     # A model config YAML (fresh projector) or a saved model directory (e.g. the previous stage's output).
     model: str = "configs/models/base.yaml"
     model_overrides: list[str] = dataclasses.field(default_factory=list)
@@ -84,7 +89,7 @@ class TrainConfig:
     # Mixed precision on GPU; on a CPU, bf16 autocast where the CPU has bf16 instructions, else float32.
     precision: Literal["fp32", "bf16", "fp16"] = "bf16"
     gradient_checkpointing: bool = False
-    # A DeepSpeed JSON (configs/deepspeed/zero{0,2,3}.json); null trains with plain PyTorch in one process.
+    # A packaged DeepSpeed config by name (zero0, zero2, zero3) or a JSON file; null trains with plain PyTorch.
     deepspeed: str | None = None
     log_every: int = 10
 
@@ -99,6 +104,7 @@ class TrainConfig:
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     cfg = load_yaml(TrainConfig, path, overrides)
+    resolve_inputs(cfg, Path(path))
     if not cfg.data.train:
         raise ConfigError(f"{path}: data.train lists no manifest")
     for name in ("max_steps", "micro_batch_size", "grad_accum", "log_every"):
@@ -116,3 +122,39 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg
+
+
+def resolve_inputs(cfg: TrainConfig, path: Path) -> None:
+    """Turn the relative paths ``cfg`` reads into the files they name (see :class:`TrainConfig`)."""
+    folders = [path.resolve().parent, *path.resolve().parent.parents, Path.cwd()]
+    cfg.model = find_input(cfg.model, folders)
+    cfg.data.train = [find_input(p, folders) for p in cfg.data.train]
+    if cfg.eval.manifest is not None:
+        cfg.eval.manifest = find_input(cfg.eval.manifest, folders)
+    if cfg.deepspeed is not None:
+        cfg.deepspeed = deepspeed_file(cfg.deepspeed, folders, path)
+
+
+def find_input(name: str, folders: list[Path]) -> str:
+    """The first of ``folders`` holding relative ``name`` as a file or a saved model; else ``name`` unchanged (the
+    released model ``default``, a hub id, or a missing file whose error names it as written)."""
+    if Path(name).is_absolute() or name == "default":
+        return name
+    for folder in folders:
+        candidate = folder / name
+        if candidate.is_file() or (candidate / "config.yaml").is_file():
+            return str(candidate)
+    return name
+
+
+def deepspeed_file(name: str, folders: list[Path], path: Path) -> str:
+    if "/" not in name and not name.endswith(".json"):
+        packaged = DEEPSPEED_DIR / f"{name}.json"
+        if not packaged.is_file():
+            known = ", ".join(sorted(p.stem for p in DEEPSPEED_DIR.glob("*.json")))
+            raise ConfigError(f"{path}: deepspeed: {name!r} is not a packaged config ({known}) or a JSON file")
+        return str(packaged)
+    found = find_input(name, folders)
+    if not Path(found).is_file():
+        raise ConfigError(f"{path}: deepspeed config {name} not found beside the config or in the working directory")
+    return found

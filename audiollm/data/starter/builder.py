@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import tempfile
@@ -20,11 +21,11 @@ from tqdm import tqdm
 from ...audio import SAMPLE_RATE, load_audio
 from ...cache import atomic_file
 from ..manifest import write_manifest
-from . import music, recordings, sounds, text
+from . import music, real_sounds, real_speech, recordings, sounds, text
 from .mixtures import SNRS_DB, mix
 from .sources import Source, discover, report
-from .splits import SPLITS, assign, by_split
-from .tasks import Clip, compare_row, rows_for
+from .splits import SPLITS, assign, by_split, hold_out
+from .tasks import Clip, compare_row, plain, rows_for
 from .voices import Voice, available_voices
 
 PerSplit = tuple[int | None, int | None, int | None]  # clips for train, dev, test; None means all there are
@@ -49,15 +50,24 @@ class Size:
     # instrument apart; dev and test keep one.
     renderings: PerSplit
     mixtures: PerSplit
+    # Recorded sound events (AudioSet names) and real speech with its words; see real_sounds and real_speech.
+    events: PerSplit
+    real_speech: PerSplit
+    event_mixtures: PerSplit  # synthetic speech over a recorded sound event of the same split
 
+
+# A class's clips from one package, at most: a package with hundreds of takes of one sound (a keyboard, guitar
+# strums) would otherwise fill its class.
+MAX_CLIPS_PER_SOURCE = 40
 
 SIZES = {
     "small": Size(speech=(40, 8, 8), usage=(8, 0, 0), pairs=(6, 2, 2), questions=(16, 4, 4), words=(40, 8, 8),
                   sounds=(24, 6, 6), extra_sounds=(8, 0, 0), music=(6, 2, 2), renderings=(1, 1, 1),
-                  mixtures=(8, 3, 3)),
+                  mixtures=(8, 3, 3), events=(60, 20, 20), real_speech=(8, 8, 8), event_mixtures=(6, 2, 2)),
     "full": Size(speech=(5000, 600, 600), usage=(6000, 0, 0), pairs=(800, 100, 100), questions=(800, 100, 100),
                  words=(None, None, None), sounds=(None, None, None), extra_sounds=(None, 0, 0),
-                 music=(300, 40, 40), renderings=(3, 1, 1), mixtures=(1500, 150, 150)),
+                 music=(300, 40, 40), renderings=(3, 1, 1), mixtures=(1500, 150, 150),
+                 events=(None, None, None), real_speech=(None, None, None), event_mixtures=(1000, 150, 150)),
 }
 
 
@@ -77,6 +87,10 @@ class BuildResult:
     missing: list[Source]
     seconds: float
     manifests: dict[str, Path] = field(default_factory=dict)
+    # (source, licence) -> split -> rows; a two-clip row counts once for each clip's source
+    sources: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    classes: dict[str, dict[str, int]] = field(default_factory=dict)  # sound-event class -> split -> clips
+    held_out: list[tuple[str, str, str]] = field(default_factory=list)  # (class, package, dev | test)
 
 
 def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
@@ -98,13 +112,26 @@ def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
             done.append(item.clip)
             rendered += state
             reused += 1 - state
-    manifests, counts = _write_manifests(done, out, seed)
+    manifests, counts, by_source = _write_manifests(done, out, seed)
     if skipped:
         (out / "skipped.txt").write_text("\n".join(skipped) + "\n", encoding="utf-8")
     else:
         (out / "skipped.txt").unlink(missing_ok=True)
     missing = [s for s in sources.values() if not s.available]
-    return BuildResult(out, counts, rendered, reused, skipped, missing, time.perf_counter() - started, manifests)
+    classes, held = _event_summary(done)
+    return BuildResult(out, counts, rendered, reused, skipped, missing, time.perf_counter() - started, manifests,
+                       by_source, classes, held)
+
+
+def _event_summary(clips: list[Clip]) -> tuple[dict[str, dict[str, int]], list[tuple[str, str, str]]]:
+    classes: dict[str, dict[str, int]] = {}
+    pairs: set[tuple[str, str, str]] = set()
+    for c in clips:
+        if c.family == "event":
+            classes.setdefault(c.labels["event"], {s: 0 for s in SPLITS})[c.split] += 1
+            if c.split != "train":
+                pairs.add((c.labels["event"], c.meta["source"], c.split))
+    return dict(sorted(classes.items())), sorted(pairs)
 
 
 def _render(item: Planned, out: Path, skipped: list[str]) -> int | None:
@@ -135,8 +162,11 @@ def _render(item: Planned, out: Path, skipped: list[str]) -> int | None:
     return 1
 
 
-def _write_manifests(clips: list[Clip], out: Path, seed: int) -> tuple[dict[str, Path], dict[str, dict[str, int]]]:
+def _write_manifests(clips: list[Clip], out: Path, seed: int
+                     ) -> tuple[dict[str, Path], dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
     counts: dict[str, dict[str, int]] = {}
+    by_source: dict[tuple[str, str], dict[str, int]] = {}
+    events = sorted({c.labels["event"] for c in clips if c.family == "event"})
     manifests: dict[str, Path] = {}
     instruments = sorted(music.INSTRUMENTS)
     for split in SPLITS:
@@ -147,6 +177,7 @@ def _write_manifests(clips: list[Clip], out: Path, seed: int) -> tuple[dict[str,
             "language": sorted(set(recordings.LANGUAGES.values())),
             "category": sorted(set(sounds.SAMPLE_CATEGORIES.values()) | {v[0] for v in sounds.FREEDESKTOP.values()}),
             "instrument": instruments,
+            "event": events,
         }
         rows = []
         for clip in mine:
@@ -157,7 +188,21 @@ def _write_manifests(clips: list[Clip], out: Path, seed: int) -> tuple[dict[str,
         manifests[split] = path
         for task, n in Counter(r["task"] for r in rows).items():
             counts.setdefault(task, {s: 0 for s in SPLITS})[split] = n
-    return manifests, dict(sorted(counts.items()))
+        for key, n in Counter(key for r in rows for key in _sources_of(r["meta"])).items():
+            by_source.setdefault(key, {s: 0 for s in SPLITS})[split] = n
+    return manifests, dict(sorted(counts.items())), dict(sorted(by_source.items()))
+
+
+def _sources_of(meta: dict[str, Any]) -> set[tuple[str, str]]:
+    """A row's (source, licence) pairs: one, for a two-clip row each clip's, for speech over a recorded event the
+    voice's and the event package's."""
+    sources, licences = meta.get("source", "?"), meta.get("license", "-")
+    if "background" in meta and not isinstance(sources, list):
+        return {(str(sources), "-"), (str(meta["background"]), str(licences))}
+    if not isinstance(sources, list):
+        return {(str(sources), str(licences))}
+    licences = licences if isinstance(licences, list) else [licences] * len(sources)
+    return {(str(s), str(x if x is not None else "-")) for s, x in zip(sources, licences)}
 
 
 def _compare_rows(clips: list[Clip], seed: int) -> list[dict[str, Any]]:
@@ -174,12 +219,28 @@ def _compare_rows(clips: list[Clip], seed: int) -> list[dict[str, Any]]:
         other = doubles[(i + 1) % len(doubles)][0]
         if other.labels["text"] != group[0].labels["text"]:
             rows.append(compare_row(group[1], other, rng))
+    rows += _event_pairs([c for c in clips if c.family == "event"], rng)
     for family in ("sound", "music"):
         mine = [c for c in clips if c.family == family]
         for a, b in zip(mine[0::2], mine[1::2]):
             if family == "music" and a.labels["tempo"] == b.labels["tempo"]:
                 continue
             rows.append(compare_row(a, b, rng))
+    return rows
+
+
+def _event_pairs(clips: list[Clip], rng: random.Random) -> list[dict[str, Any]]:
+    """One pair per two clips: half of them two takes of the same class (from other take groups), half two classes."""
+    by_label: dict[str, list[Clip]] = {}
+    for c in clips:
+        by_label.setdefault(c.labels["event"], []).append(c)
+    rows = []
+    for first in clips[0::2]:
+        same = [c for c in by_label[first.labels["event"]] if c.meta["take"] != first.meta["take"]]
+        other = [c for c in clips if c.labels["event"] != first.labels["event"]]
+        pool = same if same and (rng.random() < 0.5 or not other) else other
+        if pool:
+            rows.append(compare_row(first, rng.choice(pool), rng))
     return rows
 
 
@@ -204,9 +265,13 @@ def plan(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
     planned += _plan_words(size, seed, sources)
     sound_plan, backgrounds = _plan_sounds(size, seed, sources)
     planned += sound_plan
+    events = _plan_events(size, seed, sources)
+    planned += events
+    planned += _plan_real_speech(size, seed, sources)
     planned += _plan_music(size, seed, sources)
     if any(voices.values()):
         planned += _plan_mixtures(size, seed, voices, sentences, backgrounds)
+        planned += _plan_event_mixtures(size, seed, voices, sentences, events)
     return planned
 
 
@@ -323,12 +388,11 @@ def _sound_clips(sources: dict[str, Source]) -> list[sounds.SoundClip]:
 
 
 def _extra_sound_clips(sources: dict[str, Source]) -> list[sounds.SoundClip]:
-    found = []
+    # LMMS's samples are sound events now (AudioSet names, held out by package): heard here too, a sample tested
+    # there could have been trained on here.
     if sources["oxygen"].available:
-        found += sounds.oxygen_clips(Path(sources["oxygen"].where))
-    if sources["lmms"].available:
-        found += sounds.lmms_clips(Path(sources["lmms"].where))
-    return found
+        return sounds.oxygen_clips(Path(sources["oxygen"].where))
+    return []
 
 
 def _plan_sounds(size: Size, seed: int,
@@ -353,6 +417,123 @@ def _sound(c: sounds.SoundClip, split: str) -> Planned:
     clip = Clip(ident, "sound", f"audio/sound/{ident}.wav", split, {"category": c.category, "caption": c.caption},
                 {"sample": c.name, "source": c.source, "source_file": str(c.path)})
     return Planned(clip, _copy(c.path))
+
+
+def _capped(found: list[real_sounds.RealSound], seed: int) -> list[real_sounds.RealSound]:
+    """At most MAX_CLIPS_PER_SOURCE files per (class, package), whole take groups at a time, in a seeded order."""
+    groups: dict[tuple[str, str], dict[str, list[real_sounds.RealSound]]] = {}
+    for s in found:
+        groups.setdefault((s.label, s.package), {}).setdefault(s.group, []).append(s)
+    kept = []
+    for key, takes in sorted(groups.items()):
+        names = sorted(takes)
+        random.Random(f"{seed}:cap:{key}").shuffle(names)
+        count = 0
+        for name in names:
+            if count >= MAX_CLIPS_PER_SOURCE:
+                break
+            kept += takes[name]
+            count += len(takes[name])
+    return kept
+
+
+def _plan_events(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
+    roots = {n: Path(sources[n].where) for n in real_sounds.PACKAGES if n in sources and sources[n].available}
+    found = _capped(real_sounds.find_real_sounds(roots), seed)
+    counts: dict[str, Counter[str]] = {}
+    for s in found:
+        counts.setdefault(s.label, Counter())[s.package] += 1
+    split_of = hold_out({label: dict(c) for label, c in counts.items()}, seed)
+    per_split: dict[str, list[Planned]] = {s: [] for s in SPLITS}
+    for sound in found:
+        split = split_of[(sound.label, sound.package)]
+        # A file whose header cannot be read gets one excerpt, whose rendering then fails and is listed.
+        try:
+            starts = real_sounds.excerpt_starts(real_sounds.duration(sound))
+        except Exception:  # noqa: BLE001
+            starts = [0.0]
+        for start in starts:
+            ident = f"event-{_key(sound.package, sound.path, str(start))}"
+            clip = Clip(ident, "event", f"audio/event/{ident}.wav", split, {"event": sound.label},
+                        {"source": sound.package, "license": sound.licence, "take": sound.group,
+                         "source_file": f"{sound.package}:{sound.path}", "excerpt_s": start})
+            per_split[split].append(Planned(clip, _excerpt_maker(sound, start)))
+    planned = []
+    for i, split in enumerate(SPLITS):
+        items = list(per_split[split])
+        random.Random(f"{seed}:events:{split}").shuffle(items)
+        planned += _take(items, size.events[i])
+    return planned
+
+
+def _excerpt_maker(sound: real_sounds.RealSound, start: float) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        sf.write(path, real_sounds.excerpt(real_sounds.decode(sound), start), SAMPLE_RATE)
+        return {}
+    return make
+
+
+def _plan_real_speech(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
+    found: list[real_speech.Utterance] = []
+    if sources["warzone2100-data"].available:
+        found += real_speech.warzone_lines(Path(sources["warzone2100-data"].where))
+    if sources["trigger-rally-data"].available:
+        found += real_speech.trigger_calls(Path(sources["trigger-rally-data"].where), seed)
+    if sources["pocketsphinx-testdata"].available:
+        found += real_speech.pocketsphinx_clips(Path(sources["pocketsphinx-testdata"].where))
+    planned = []
+    for i, split in enumerate(SPLITS):
+        for u in _take([u for u in found if u.split == split], size.real_speech[i]):
+            ident = f"realspeech-{_key(u.package, u.name)}"
+            clip = Clip(ident, "real_speech", f"audio/real_speech/{ident}.wav", split, {"text": u.text},
+                        {"speaker": u.speaker, "source": u.package, "license": real_speech.LICENCES[u.package],
+                         "utterance": f"{u.package}:{u.name}", "source_file": f"{u.package}:{u.name}"})
+            planned.append(Planned(clip, _decoder(u.read)))
+    return planned
+
+
+def _decoder(read: Callable[[], bytes | Path]) -> Callable[[Path], dict[str, Any]]:
+    def make(path: Path) -> dict[str, Any]:
+        data = read()
+        samples, rate = sf.read(io.BytesIO(data) if isinstance(data, bytes) else data, dtype="float32")
+        sf.write(path, samples, rate)
+        return {}
+    return make
+
+
+def _plan_event_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], sentences: dict[str, list[str]],
+                         events: list[Planned]) -> list[Planned]:
+    """Synthetic sentences read over recorded sound events of the same split (the event's take stays there)."""
+    planned = []
+    for i, split in enumerate(SPLITS):
+        beds = [p for p in events if p.clip.split == split]
+        if not voices[split] or not beds or not sentences[split]:
+            continue
+        rng = random.Random(f"{seed}:event-mixtures:{split}")
+        for _ in range(size.event_mixtures[i] if size.event_mixtures[i] is not None else len(beds)):
+            voice, bed, snr = rng.choice(voices[split]), rng.choice(beds), rng.choice(SNRS_DB)
+            sentence = rng.choice(sentences[split])
+            ident = f"mixture-{_key(voice.id, sentence, bed.clip.id, str(snr))}"
+            meta = bed.clip.meta
+            clip = Clip(ident, "mixture", f"audio/mixture/{ident}.wav", split,
+                        {"text": sentence, "category": plain(bed.clip.labels["event"])},
+                        {"voice": voice.id, "sentence": sentence, "snr_db": snr, "source": voice.engine,
+                         "background": meta["source"], "license": meta["license"], "take": meta["take"],
+                         "source_file": meta["source_file"]})
+            planned.append(Planned(clip, _mixer(voice, sentence, bed.make, snr)))
+    return planned
+
+
+def _mixer(voice: Voice, sentence: str, bed: Callable[[Path], dict[str, Any]],
+           snr: float) -> Callable[[Path], dict[str, Any]]:
+    """Speech over a background that ``bed`` writes (a copied sample, or a recorded event's excerpt)."""
+    def make(path: Path) -> dict[str, Any]:
+        background = path.with_name("background.wav")
+        bed(background)
+        voice.speak(sentence, path)
+        sf.write(path, mix(load_audio(path), load_audio(background), snr), SAMPLE_RATE)
+        return {}
+    return make
 
 
 def _plan_music(size: Size, seed: int, sources: dict[str, Source]) -> list[Planned]:
@@ -426,16 +607,8 @@ def _plan_mixtures(size: Size, seed: int, voices: dict[str, list[Voice]], senten
                         {"text": sentence, "category": bed.category},
                         {"voice": voice.id, "sentence": sentence, "sample": bed.name, "snr_db": snr,
                          "source": voice.engine, "source_file": str(bed.path)})
-            planned.append(Planned(clip, _mixer(voice, sentence, bed.path, snr)))
+            planned.append(Planned(clip, _mixer(voice, sentence, _copy(bed.path), snr)))
     return planned
-
-
-def _mixer(voice: Voice, sentence: str, background: Path, snr: float) -> Callable[[Path], dict[str, Any]]:
-    def make(path: Path) -> dict[str, Any]:
-        voice.speak(sentence, path)
-        sf.write(path, mix(load_audio(path), load_audio(background), snr), SAMPLE_RATE)
-        return {}
-    return make
 
 
 def format_counts(result: BuildResult) -> str:
@@ -448,6 +621,28 @@ def format_counts(result: BuildResult) -> str:
         totals.update(per)
     lines.append("-" * len(head))
     lines.append(f"{'total':<12}" + "".join(f"{totals[s]:>8}" for s in SPLITS) + f"{sum(totals.values()):>8}")
+    lines += ["", _table("source", "licence", result.sources)]
+    if result.classes:
+        both = {c: per for c, per in result.classes.items() if per["train"] and per["test"]}
+        lines += ["", f"sound-event classes: {len(result.classes)}; with train and test clips: {len(both)}",
+                  _table("class", None, both)]
+        lines += ["", "held out (class: package, split): " + "; ".join(
+            f"{label}: {package} ({split})" for label, package, split in result.held_out)]
     lines.append(f"clips: {result.rendered} rendered, {result.reused} already built, {len(result.skipped)} skipped; "
                  f"build time {result.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _table(first: str, second: str | None, counts: dict[Any, dict[str, int]]) -> str:
+    """Rows per split for each key (a name, or a (name, licence) pair when ``second`` is given)."""
+    keys = [k if isinstance(k, tuple) else (k,) for k in counts]
+    widths = [max([len(first)] + [len(k[0]) for k in keys])]
+    if second:
+        widths.append(max([len(second)] + [len(k[1]) for k in keys]))
+    names = [first] + ([second] if second else [])
+    head = "  ".join(f"{n:<{w}}" for n, w in zip(names, widths)) + "".join(f"{s:>7}" for s in SPLITS)
+    lines = [head, "-" * len(head)]
+    for key, per in counts.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        lines.append("  ".join(f"{p:<{w}}" for p, w in zip(parts, widths)) + "".join(f"{per[s]:>7}" for s in SPLITS))
     return "\n".join(lines)

@@ -17,6 +17,9 @@ PROMPTS: dict[str, tuple[str, ...]] = {
                  "In which language is this word said?"),
     "sound_class": ("What kind of sound is this?", "Classify this sound.", "What sound do you hear?",
                     "Name the sound source in one or two words."),
+    "sound_event": ("What is making this sound?", "What do you hear in this recording?",
+                    "Name the sound source.", "What sound is this? Answer in a few words.",
+                    "Which sound event is in this clip?"),
     "caption": ("Describe the sound.", "Write a short caption for this audio.", "What is happening in this clip?",
                 "Describe what you hear in a few words."),
     "instrument": ("Which instrument is playing?", "What instrument do you hear?", "Name the instrument.",
@@ -47,3 +50,19 @@ def multiple_choice(question: str, options: list[str], answer: str) -> tuple[str
     listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
     letter = LETTERS[options.index(answer)]
     return f"{question}\n{listed}\nAnswer with the option, then its letter.", f"{answer} ({letter})"
+
+
+def multiple_choice_varied(question: str, options: list[str], answer: str, style: str) -> tuple[str, str]:
+    """Multiple choice in one of three wordings: ``letters`` (as :func:`multiple_choice`), ``paren`` ("(a) dog"
+    lines) or ``inline`` ("dog; rain; piano; or bell?"); the last two are answered with the option text alone."""
+    if style == "letters":
+        return multiple_choice(question, options, answer)
+    if answer not in options:
+        raise ValueError(f"the answer {answer!r} is not among the choices {options}")
+    if style == "paren":
+        listed = "\n".join(f"({LETTERS[i].lower()}) {o}" for i, o in enumerate(options))
+        return f"{question}\n{listed}", answer
+    if style == "inline":
+        # Semicolons, since some names hold a comma ("walk, footsteps").
+        return f"{question} Is it {'; '.join(options[:-1])}; or {options[-1]}?", answer
+    raise ValueError(f"unknown multiple-choice style {style!r}")

@@ -1,5 +1,6 @@
-"""Sound events: Sonic Pi / SuperSonic samples (category from the file-name prefix), the freedesktop and Oxygen
-themes (category from the event the sound announces) and LMMS's samples (from their folder and file name)."""
+"""Sound events: Sonic Pi / SuperSonic samples (category from the file-name prefix) and the freedesktop and Oxygen
+themes (category from the event the sound announces). Recorded sound events with AudioSet names are
+:mod:`.real_sounds`."""
 
 from __future__ import annotations
 
@@ -82,20 +83,6 @@ OXYGEN = {
     "Sys-Log-Out-Long": ("notification chime", "a long logout chime"),
 }
 
-# LMMS's samples: folder -> category, or, for the drum folder, file-name prefix -> category; the rest are left out.
-LMMS_FOLDERS = {"beats": "drum loop", "basses": "bass synth", "bassloops": "bass synth",
-                "stringsnpads": "ambient texture"}
-LMMS_DRUMS = {"bassdrum": "bass drum", "kick": "bass drum", "snare": "snare drum", "nasty_snare": "snare drum",
-              "hihat": "hi-hat", "ride": "ride cymbal", "crash": "crash cymbal", "clap": "hand clap",
-              "tom": "tom drum", "shaker": "shaker"}
-LMMS_NAMED = {"effects/explode01": "explosion", "effects/scratch01": "vinyl record effect",
-              "effects/wind_chimes01": "wind chimes", "effects/filter_sweep01": "electronic effect",
-              "effects/warp01": "electronic effect", "effects/warp02": "electronic effect",
-              "effects/chroma_sound_effect01": "electronic effect", "misc/electric_ping01": "electronic effect",
-              "misc/applause01": "applause", "misc/raving_crowd01": "crowd cheering",
-              "misc/metronome01": "metronome", "misc/metronome02": "metronome", "misc/breath01": "breathing"}
-
-
 @dataclass(frozen=True)
 class SoundClip:
     path: Path
@@ -110,12 +97,12 @@ def sample_clips(root: Path, source: str) -> list[SoundClip]:
     clips = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".flac", ".wav", ".ogg")):
         stem = path.stem
-        prefix, _, detail = stem.partition("_")
+        prefix = stem.partition("_")[0]
         if stem in MISC:
             category = caption = MISC[stem]
         elif prefix in SAMPLE_CATEGORIES:
-            category = SAMPLE_CATEGORIES[prefix]
-            caption = f"{category} ({detail.replace('_', ' ')})" if detail else category
+            # The rest of the file name is a take or a code ("tabla_tas2"), not a description: never an answer.
+            category = caption = SAMPLE_CATEGORIES[prefix]
         else:
             continue
         clips.append(SoundClip(path, stem, category, caption, source))
@@ -144,20 +131,4 @@ def oxygen_clips(root: Path) -> list[SoundClip]:
         if event in OXYGEN:
             category, caption = OXYGEN[event]
             clips.append(SoundClip(path, path.stem, category, caption, "oxygen"))
-    return clips
-
-
-def lmms_clips(root: Path) -> list[SoundClip]:
-    """LMMS's sample library under ``root`` (``.../lmms/samples``): drums, beats, basses, pads, effects."""
-    clips = []
-    for path in sorted(root.glob("*/*.ogg")):
-        folder, detail = path.parent.name, path.stem.rstrip("0123456789").rstrip("_")
-        if folder == "drums":
-            prefix = next((p for p in sorted(LMMS_DRUMS, key=len, reverse=True) if detail.startswith(p)), None)
-            category = LMMS_DRUMS[prefix] if prefix else None
-        else:
-            category = LMMS_NAMED.get(f"{folder}/{path.stem}") or LMMS_FOLDERS.get(folder)
-        if category:
-            caption = f"{category} ({detail.replace('_', ' ')})"
-            clips.append(SoundClip(path, f"lmms-{folder}-{path.stem}", category, caption, "lmms"))
     return clips

@@ -7,6 +7,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .real_sounds import PACKAGES
+from .real_speech import POCKETSPHINX_DIR
+
 # Where the Debian packages put their data (the paths are fixed by the packages).
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -15,7 +18,6 @@ KLETTRES_DIR = Path("/usr/share/klettres")
 SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
 FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
 OXYGEN_DIR = Path("/usr/share/sounds")
-LMMS_DIR = Path("/usr/share/lmms/samples")
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
 SOUNDFONTS = ("FluidR3_GM.sf2", "TimGM6mb.sf2")
 # npm puts a package under the prefix it is installed into; these are the places we look.
@@ -83,12 +85,22 @@ def discover() -> dict[str, Source]:
         ("supersonic", "sounds", "npm install supersonic-scsynth-samples", _first(SUPERSONIC_DIRS)),
         ("freedesktop", "sounds", apt + "sound-theme-freedesktop", _directory(FREEDESKTOP_DIR)),
         ("oxygen", "sounds", apt + "oxygen-sounds", _oxygen()),
-        ("lmms", "sounds", apt + "lmms-common", _directory(LMMS_DIR)),
         ("music21", "music", "pip install music21", _module("music21")),
         ("fluidsynth", "music", apt + "fluidsynth", _program("fluidsynth")),
         ("soundfont", "music", apt + "fluid-soundfont-gm timgm6mb-soundfont", _soundfonts()),
     ]
+    # Recorded sound events (and, in two of them, real speech): each package where it installs its sounds.
+    checks += [(p.name, "events", apt + "--no-install-recommends " + p.name, _package_root(p.root, p.archive))
+               for p in PACKAGES.values()]
+    checks.append(("pocketsphinx-testdata", "speech", apt + "--no-install-recommends pocketsphinx-testdata",
+                   _directory(POCKETSPHINX_DIR)))
     return {name: Source(name, family, install, bool(where), where) for name, family, install, where in checks}
+
+
+def _package_root(root: Path, archive: str) -> str:
+    if archive:
+        return str(root) if (root / archive).is_file() else ""
+    return _directory(root)
 
 
 def report(sources: dict[str, Source]) -> str:
@@ -96,5 +108,5 @@ def report(sources: dict[str, Source]) -> str:
     lines = []
     for s in sources.values():
         state = f"found  {s.where}" if s.available else f"MISSING: {s.install}"
-        lines.append(f"  {s.name:<12} {s.family:<7} {state}")
+        lines.append(f"  {s.name:<25} {s.family:<7} {state}")
     return "\n".join(lines)

@@ -28,3 +28,23 @@ def by_split(split_of: dict[str, str]) -> dict[str, list[str]]:
     for name, split in sorted(split_of.items()):
         out[split].append(name)
     return out
+
+
+def hold_out(packages_of: dict[str, dict[str, int]], seed: int) -> dict[tuple[str, str], str]:
+    """(class, package) -> split, from each class's packages and their clip counts.
+
+    A class from two or more packages is tested on a package train never hears for that class, and developed on
+    a third where one exists; the package with most clips of the class always stays in train. A class from one
+    package only is trained on (no held-out package could test it)."""
+    split: dict[tuple[str, str], str] = {}
+    for label, counts in sorted(packages_of.items()):
+        ranked = sorted(counts, key=lambda p: (-counts[p], p))
+        held = ranked[1:]
+        random.Random(f"{seed}:hold-out:{label}").shuffle(held)
+        for package in ranked:
+            split[(label, package)] = "train"
+        if held:
+            split[(label, held[0])] = "test"
+        if len(held) > 1:
+            split[(label, held[1])] = "dev"
+    return split

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..manifest import example_row
-from .instructions import PROMPTS, multiple_choice
+from .instructions import PROMPTS, multiple_choice, multiple_choice_varied
+from .real_sounds import CLASSES
+
+MCQ_STYLES = ("letters", "paren", "inline")
 
 
 @dataclass
@@ -16,7 +19,7 @@ class Clip:
     """One rendered audio file with its labels; ``meta`` holds the leakage keys (voice, sentence, sample, ...)."""
 
     id: str
-    family: str  # speech | question | word | sound | music | mixture
+    family: str  # speech | question | word | sound | event | real_speech | music | mixture
     audio: str  # path relative to the corpus root
     split: str
     labels: dict[str, Any]
@@ -45,6 +48,10 @@ def rows_for(clip: Clip, rng: random.Random, pools: dict[str, Sequence[str]]) ->
         rows.append(_mcq("What is the sound?", lab["category"], pools["category"], rng))
         rows.append(_yesno(f"Is this the sound of a {_other(lab['category'], pools['category'], rng)}?",
                            f"Is this the sound of a {lab['category']}?", rng))
+    elif clip.family == "event":
+        rows += _event_rows(lab["event"], pools["event"], rng)
+    elif clip.family == "real_speech":
+        rows.append(("asr", _ask("asr", rng), lab["text"]))
     elif clip.family == "music":
         rows.append(("instrument", _ask("instrument", rng), lab["instrument"]))
         rows.append(("key", _ask("key", rng), lab["key"]))
@@ -71,6 +78,11 @@ def compare_row(first: Clip, second: Clip, rng: random.Random) -> dict[str, Any]
         prompt = rng.choice(("Which clip is faster, the first or the second?",
                              "Listen to both pieces. Which one has the quicker tempo: first or second?"))
         answer = "the first" if a["tempo"] > b["tempo"] else "the second"
+    elif first.family == "event":
+        prompt = rng.choice(("Are these two sounds the same kind of sound?",
+                             "Do both clips contain the same kind of sound? Answer yes or no.",
+                             "Is the same thing making the sound in both recordings?"))
+        answer = "yes" if a["event"] == b["event"] else "no"
     elif first.family == "sound":
         prompt = rng.choice(("Are these two sounds the same kind of sound?",
                              "Do both clips contain the same kind of sound? Answer yes or no."))
@@ -82,6 +94,29 @@ def compare_row(first: Clip, second: Clip, rng: random.Random) -> dict[str, Any]
     meta = {k: [first.meta.get(k), second.meta.get(k)] for k in sorted(set(first.meta) | set(second.meta))}
     return example_row([first.audio, second.audio], prompt, answer, "compare", id=f"{first.id}+{second.id}",
                        meta=meta)
+
+
+def plain(label: str) -> str:
+    """An AudioSet display name as an answer in plain words: "Dog" -> "dog"."""
+    return label.lower()
+
+
+def _event_rows(label: str, pool: Sequence[str], rng: random.Random) -> list[tuple[Any, ...]]:
+    """An open question, a four-way choice whose wrong options are from other AudioSet top-level groups (a bird
+    call is not offered against an owl), and a yes/no question that is false half of the time."""
+    rows: list[tuple[Any, ...]] = [("sound_event", _ask("sound_event", rng), plain(label))]
+    others = sorted({plain(x) for x in pool if CLASSES[x] != CLASSES[label]})
+    if len(others) >= 3:
+        options = rng.sample(others, 3) + [plain(label)]
+        rng.shuffle(options)
+        question = rng.choice(("What is making this sound?", "Which of these do you hear?", "What is this sound?"))
+        prompt, answer = multiple_choice_varied(question, options, plain(label), rng.choice(MCQ_STYLES))
+        rows.append(("mcq", prompt, answer, options))
+    wrong = plain(_other(label, [x for x in pool if CLASSES[x] != CLASSES[label]], rng))
+    forms = ("Is this the sound of: {}?", "Do you hear this: {}?", "Is the sound in this clip {}?")
+    form = rng.choice(forms)
+    rows.append(_yesno(form.format(wrong), form.format(plain(label)), rng))
+    return rows
 
 
 def _ask(task: str, rng: random.Random) -> str:

@@ -1,0 +1,53 @@
+"""Quiet dependencies: their warnings, log lines and weight-loading bars stay hidden unless asked for (``-v``).
+
+Called first thing by every entry point, before transformers, bitsandbytes or DeepSpeed is imported (the first two
+read their settings from the environment at import). Our own progress bars use tqdm directly and stay; so do
+errors from anyone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+
+# Set in the environment, so processes started under a launcher (deepspeed, torchrun) are as quiet as their parent.
+VERBOSE_ENV = "AUDIOLLM_VERBOSE"
+# Dependencies that log warnings we cannot act on (a missing optional kernel, DeepSpeed's accelerator guess).
+NOISY_LOGGERS = ("bitsandbytes", "DeepSpeed", "torch.distributed", "accelerate", "peft", "httpx")
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1"
+
+
+def set_verbosity(loud: bool) -> None:
+    """Show everything (``loud``), or only what dependencies say at ERROR and above."""
+    if loud or verbose():
+        os.environ[VERBOSE_ENV] = "1"
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # transformers draws its "Loading weights" bars with huggingface_hub's switch.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    # Filters are matched newest first: dependencies' warnings are ignored, ours are shown.
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"audiollm(\.|$)")
+    for name in NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.ERROR)
+        # DeepSpeed resets its logger's level when it is imported; a filter survives that.
+        logger.addFilter(lambda record: record.levelno >= logging.ERROR)
+
+
+@contextlib.contextmanager
+def hushed_stdout() -> Iterator[None]:
+    """Swallow what a dependency prints (DeepSpeed announces each op it builds), unless verbose."""
+    if verbose():
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
