@@ -2,8 +2,10 @@
 
 from .audio import AudioError
 from .config import AudioLLMConfig
+from .conversation import AudioPart, Message, TextPart
 
-__all__ = ["AudioError", "AudioLLM", "AudioLLMConfig", "__version__"]
+__all__ = ["AudioError", "AudioLLM", "AudioLLMConfig", "AudioPart", "Generation", "GenerationRequest", "Message",
+           "TextPart", "__version__"]
 __version__ = "0.1.0"
 
 
@@ -13,4 +15,8 @@ def __getattr__(name: str) -> object:
         from .model import AudioLLM
 
         return AudioLLM
+    if name in ("Generation", "GenerationRequest"):
+        from . import generation
+
+        return getattr(generation, name)
     raise AttributeError(f"module 'audiollm' has no attribute {name!r}")

@@ -19,6 +19,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from .audio import SAMPLE_RATE, AudioError, load_audio, to_pcm16  # noqa: E402 - after the environment is set
 from .config import DEFAULT_PROMPT  # noqa: E402
+from .conversation import AudioPart, Message, Part, TextPart  # noqa: E402
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -92,7 +93,8 @@ class Responder:
                              f"{self.max_seconds:.0f} s")
         return samples
 
-    def answer(self, audio_path: str | None, text: str, chat: Chat | None, history: Chat | None) -> Iterator[tuple]:
+    def answer(self, audio_path: str | None, text: str, chat: Chat | None,
+               history: list[Message] | None) -> Iterator[tuple]:
         """Yields (chat, history, audio input, text box, spoken answer) updates."""
         import gradio as gr
 
@@ -108,14 +110,14 @@ class Responder:
             chat.append({"role": "assistant", "content": "Record or upload a clip, or type a message."})
             yield chat, history, None, text, None
             return
-        parts: list[dict[str, Any]] = []
+        parts: list[Part] = []
         if samples is not None:
-            parts.append({"type": "audio", "audio": samples})
+            parts.append(AudioPart(samples))
             chat.append({"role": "user", "content": {"path": audio_path}})
         prompt = text or DEFAULT_PROMPT
-        parts.append({"type": "text", "text": prompt})
+        parts.append(TextPart(prompt))
         chat.append({"role": "user", "content": prompt})
-        turn = {"role": "user", "content": parts}
+        turn = Message("user", tuple(parts))
         chat.append({"role": "assistant", "content": ""})
         yield chat, history, None, "", None
 
@@ -129,7 +131,7 @@ class Responder:
             else:
                 samples_out, rate = item
                 yield chat, history, None, "", (rate, to_pcm16(samples_out))
-        history += [turn, {"role": "assistant", "content": answer.strip()}]
+        history += [turn, Message.text_only("assistant", answer)]
         yield chat, history, None, "", gr.skip()
 
 

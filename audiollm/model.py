@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedModel, StoppingCriteriaList, TextIteratorStreamer
+from transformers import PreTrainedModel, StoppingCriteriaList
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
 from .audio import WINDOW_SECONDS, AudioInput, encoder_frames, load_audio, log_mel, split_windows
-from .config import AudioLLMConfig
+from .config import DEFAULT_PROMPT, AudioLLMConfig
+from .conversation import Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
+from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
-from .processor import AudioBatch, AudioProcessor, Conversation, Message
+from .processor import AudioProcessor
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
 from .transcribe import SILENT, Decoded, Segment, join_windows
@@ -130,7 +131,12 @@ class AudioLLM(nn.Module):
 
     # ---- forward ------------------------------------------------------------------------------------------
 
-    def project_audio(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
+    def encode_clips(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Each clip (16 kHz samples) as frozen-encoder frames ``(frames, d_model)``: its log-mel windows (the
+        processor's settings) through the encoder. The one place waveforms become encoder frames."""
+        return [self.encoder.encode(self.processor.features(clip)) for clip in clips]
+
+    def project_frames(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
         return torch.cat(self._project_each(encoded))
 
@@ -143,10 +149,6 @@ class AudioLLM(nn.Module):
     def _project_each(self, encoded: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         dtype = next(self.projector.parameters()).dtype
         return [self.projector(e.to(self.device, dtype)) for e in encoded]
-
-    def encode_audio(self, features: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
-        """Frozen-encoder frames for each clip's log-mel windows."""
-        return [self.encoder.encode(list(windows)) for windows in features]
 
     def embed(self, input_ids: torch.Tensor, audio_embeds: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings with the audio embeddings scattered into the placeholder positions."""
@@ -169,27 +171,27 @@ class AudioLLM(nn.Module):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        audio_features: Sequence[Sequence[torch.Tensor]] | None = None,
+        audio_clips: Sequence[np.ndarray] | None = None,
         audio_encoded: Sequence[torch.Tensor] | None = None,
         align_targets: Sequence[Sequence[int]] | None = None,
     ) -> CausalLMOutputWithPast:
-        """Loss/logits. Give the clips as log-mel windows (``audio_features``) or cached encoder frames.
+        """Loss/logits. Give the clips as 16 kHz samples (``audio_clips``) or cached encoder frames.
 
         With ``align_targets`` (one transcript's token ids per clip) no text is read: the loss is the CTC alignment
         of the clips' audio embeddings to the LLM's vocabulary (:mod:`audiollm.alignment`).
         """
-        if audio_encoded is None and audio_features:
-            audio_encoded = self.encode_audio(audio_features)
+        if audio_encoded is None and audio_clips:
+            audio_encoded = self.encode_clips(audio_clips)
         if align_targets is not None:
             if not audio_encoded:
-                raise ValueError("alignment needs audio: give audio_features or audio_encoded")
+                raise ValueError("alignment needs audio: give audio_clips or audio_encoded")
             embeddings = self._vocabulary_embeddings()
             loss = ctc_alignment_loss(self._project_each(audio_encoded), align_targets, embeddings,
                                       blank_token_id(self.tokenizer))
             return CausalLMOutputWithPast(loss=loss)
         if input_ids is None or attention_mask is None:
             raise ValueError("forward needs input_ids and attention_mask (or align_targets for alignment)")
-        audio_embeds = self.project_audio(audio_encoded) if audio_encoded else None
+        audio_embeds = self.project_frames(audio_encoded) if audio_encoded else None
         embeds = self.embed(input_ids.to(self.device), audio_embeds)
         return self.llm(
             inputs_embeds=embeds,
@@ -219,61 +221,113 @@ class AudioLLM(nn.Module):
 
     # ---- inference ----------------------------------------------------------------------------------------
 
-    def _batch(self, conversations: Sequence[Conversation], transcript: bool | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        if transcript if transcript is not None else self.config.encoder.transcript == "whisper":
+    @torch.no_grad()
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Answer every request; rows decode together, and batched greedy answers equal one-at-a-time ones."""
+        answers: list[Generation | None] = [None] * len(requests)
+        for index, item in self._answer(requests, None):
+            if isinstance(item, Generation):
+                answers[index] = item
+        assert all(answer is not None for answer in answers)
+        return answers  # type: ignore[return-value]
+
+    def stream_batch(
+        self, requests: Sequence[GenerationRequest], cancelled: Callable[[int], bool] | None = None
+    ) -> Iterator[tuple[int, str | Generation]]:
+        """Decode the requests together, yielding ``(request_index, text_piece)`` as text is final and
+        ``(request_index, Generation)`` when that request is done; its pieces join to the Generation's text.
+        A request for which ``cancelled(request_index)`` turns true ends at its next token."""
+        beams = [i for i, r in enumerate(requests) if r.num_beams > 1]
+        if beams:
+            # A beam's text is only final when the search ends, so there is nothing to stream early.
+            raise ValueError(f"request {beams[0]}: beam search (num_beams > 1) cannot be streamed")
+        yield from self._answer(requests, cancelled)
+
+    @torch.no_grad()
+    def _answer(
+        self, requests: Sequence[GenerationRequest], cancelled: Callable[[int], bool] | None
+    ) -> Iterator[tuple[int, str | Generation]]:
+        # Rows that can share a decode loop go together: same transcript switch (one processor call), and beam
+        # searches of one width and length.
+        groups: dict[tuple[bool | None, int, int], list[int]] = {}
+        for i, request in enumerate(requests):
+            beams, limit = request.num_beams, self._limit(request) if request.num_beams > 1 else 0
+            groups.setdefault((request.transcript, beams, limit), []).append(i)
+        with self._evaluating():
+            for (_, beams, _), indices in groups.items():
+                chosen = [requests[i] for i in indices]
+                if beams > 1:
+                    for b, answer in enumerate(self._beam_search(chosen)):
+                        yield indices[b], answer
+                    continue
+                embeds, attention, rows = self._prefill(chosen)
+                stopped = None if cancelled is None else (lambda b: cancelled(indices[b]))
+                for b, item in decode(self.llm, self.tokenizer.eos_token_id, embeds, attention, rows, stopped):
+                    yield indices[b], item
+
+    def _limit(self, request: GenerationRequest) -> int:
+        return request.max_new_tokens or self.config.max_new_tokens
+
+    def _prefill(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor, list[Row]]:
+        """The prompts' embeddings (left-padded, audio spliced in), their attention mask, and one row each."""
+        conversations = [self.processor.conversation(r.conversation) for r in requests]
+        # Requests arrive grouped by their transcript switch (see _answer), so the first one speaks for all.
+        switch = requests[0].transcript
+        if switch if switch is not None else self.config.encoder.transcript == "whisper":
             transcripts = [[self.speech_transcript(a) for a in c.audios] for c in conversations]
         else:
             transcripts = None
-        batch: AudioBatch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
-                                           transcripts=transcripts)
-        batch = batch.to(self.device)
-        audio = self.project_audio(self.encode_audio(batch.audio_features)) if batch.audio_features else None
-        return self.embed(batch.input_ids, audio), batch.attention_mask
+        batch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
+                               transcripts=transcripts).to(self.device)
+        audio = self.project_frames(self.encode_clips(batch.clips)) if batch.clips else None
+        embeds = self.embed(batch.input_ids, audio)
+        prompt_tokens = batch.attention_mask.sum(dim=1).tolist()
+        audio_tokens = (batch.input_ids == self.processor.audio_token_id).sum(dim=1).tolist()
+        rows = [
+            Row(self._limit(r), r.temperature, r.top_p, sampler(r.seed, self.device), AnswerText(self.tokenizer, r.stop),
+                prompt, audio)
+            for r, prompt, audio in zip(requests, prompt_tokens, audio_tokens)
+        ]
+        return embeds, batch.attention_mask, rows
 
-    def _generation_kwargs(self, max_new_tokens: int | None, temperature: float, **kwargs: Any) -> dict[str, Any]:
-        sampling = temperature > 0
-        out: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens or self.config.max_new_tokens,
-            "do_sample": sampling,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "eos_token_id": self.tokenizer.eos_token_id,
-            "stopping_criteria": StoppingCriteriaList([RepetitionStop(), *kwargs.pop("stopping_criteria", [])]),
-        }
-        if sampling:
-            out["temperature"] = temperature
-        else:
-            # Greedy: drop sampling defaults a model's generation_config may carry, so no warning is raised.
-            out.update(temperature=None, top_p=None, top_k=None)
-        out.update(kwargs)
-        return out
-
-    @torch.no_grad()
-    def generate_conversations(
-        self,
-        conversations: Sequence[Conversation],
-        max_new_tokens: int | None = None,
-        temperature: float = 0.0,
-        transcript: bool | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Answer each conversation; left-padded batching gives the same greedy answers as one at a time.
-
-        ``transcript`` puts Whisper's transcript of each speech clip in the prompt (None: as ``encoder.transcript``
-        says; False saves the decoding's time)."""
-        with self._evaluating():
-            embeds, attention = self._batch(conversations, transcript)
-            out = self.llm.generate(
-                inputs_embeds=embeds,
-                attention_mask=attention,
-                **self._generation_kwargs(max_new_tokens, temperature, **kwargs),
-            )
-        return [text.strip() for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+    def _beam_search(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """transformers' beam search over requests of one width and length; stop strings cut its answers."""
+        embeds, attention, rows = self._prefill(requests)
+        first = requests[0]
+        sampling = first.temperature > 0
+        out = self.llm.generate(
+            inputs_embeds=embeds,
+            attention_mask=attention,
+            max_new_tokens=rows[0].limit,
+            num_beams=first.num_beams,
+            do_sample=sampling,
+            # Without sampling, drop the sampling defaults a generation_config may carry, so no warning is raised.
+            temperature=first.temperature if sampling else None,
+            top_p=first.top_p if sampling else None,
+            top_k=None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([RepetitionStop()]),
+        )
+        answers = []
+        for row, ids in zip(rows, out.tolist()):
+            eos = self.tokenizer.eos_token_id
+            ended = eos in ids
+            ids = ids[: ids.index(eos)] if ended else _without_padding(ids, self.tokenizer.pad_token_id)
+            for token in ids:
+                row.text.add(token)
+                if row.text.stopped:
+                    break
+            row.text.finish()
+            full = len(row.text.ids) >= row.limit
+            row.finish = "stop" if ended or row.text.stopped else "length" if full else "repetition"
+            answers.append(row.generation())
+        return answers
 
     def generate(
         self,
         audio: AudioInput | Sequence[AudioInput] | None = None,
-        prompt: str | Sequence[str] = "What do you hear?",
+        prompt: str | Sequence[str] = DEFAULT_PROMPT,
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         transcript: bool | None = None,
@@ -281,10 +335,12 @@ class AudioLLM(nn.Module):
     ) -> str | list[str]:
         """Answer ``prompt`` about ``audio``. Lists of prompts (and one audio per prompt) give a list of answers.
 
-        ``transcript=False`` leaves Whisper's transcript out of the prompt for this call (lower latency)."""
+        ``transcript=False`` leaves Whisper's transcript out of the prompt for this call (lower latency); ``kwargs``
+        are further :class:`GenerationRequest` fields (``num_beams``, ``stop``, ``top_p``, ``seed``)."""
         if isinstance(prompt, str):
-            conv = self.processor.prompt_conversation(audio, prompt)
-            return self.generate_conversations([conv], max_new_tokens, temperature, transcript, **kwargs)[0]
+            request = GenerationRequest(user_prompt(audio, prompt), max_new_tokens, temperature,
+                                        transcript=transcript, **kwargs)
+            return self.generate_batch([request])[0].text
         prompts = list(prompt)
         if audio is None:
             audios: list[Any] | None = [None] * len(prompts)
@@ -293,55 +349,33 @@ class AudioLLM(nn.Module):
         if audios is None or len(audios) != len(prompts):
             raise ValueError(f"batched generate needs one audio per prompt: got {len(prompts)} prompts and "
                              f"{'no list of' if audios is None else len(audios)} audios")
-        convs = [self.processor.prompt_conversation(a, p) for a, p in zip(audios, prompts)]
-        return self.generate_conversations(convs, max_new_tokens, temperature, transcript, **kwargs)
+        requests = [GenerationRequest(user_prompt(a, p), max_new_tokens, temperature,
+                                      transcript=transcript, **kwargs)
+                    for a, p in zip(audios, prompts)]
+        return [answer.text for answer in self.generate_batch(requests)]
 
     def chat(
-        self, messages: Sequence[Message], max_new_tokens: int | None = None, temperature: float = 0.0,
-        transcript: bool | None = None, **kwargs: Any
+        self, messages: Sequence[Message | dict[str, Any]], max_new_tokens: int | None = None,
+        temperature: float = 0.0, **kwargs: Any
     ) -> str:
         """Answer the last user turn of a multi-turn conversation whose turns may hold several audio clips."""
-        conv = self.processor.conversation(messages)
-        return self.generate_conversations([conv], max_new_tokens, temperature, transcript, **kwargs)[0]
+        return self.generate_batch([GenerationRequest(messages, max_new_tokens, temperature, **kwargs)])[0].text
 
     def stream(
         self,
         audio: AudioInput | Sequence[AudioInput] | None = None,
-        prompt: str = "What do you hear?",
+        prompt: str = DEFAULT_PROMPT,
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
-        messages: Sequence[Message] | None = None,
-        transcript: bool | None = None,
+        messages: Sequence[Message | dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> Iterator[str]:
         """Yield the answer's text in pieces as it is generated (or answer ``messages``, a conversation)."""
-        conv = self.processor.conversation(messages) if messages else self.processor.prompt_conversation(audio, prompt)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True)
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                with torch.no_grad():
-                    embeds, attention = self._batch([conv], transcript)
-                    self.llm.generate(
-                        inputs_embeds=embeds,
-                        attention_mask=attention,
-                        streamer=streamer,
-                        **self._generation_kwargs(max_new_tokens, temperature, **kwargs),
-                    )
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
-                errors.append(exc)
-                streamer.end()
-
-        with self._evaluating():
-            thread = threading.Thread(target=run, daemon=True)
-            thread.start()
-            try:
-                yield from (piece for piece in streamer if piece)
-            finally:
-                thread.join()
-        if errors:
-            raise errors[0]
+        conversation = messages if messages else user_prompt(audio, prompt)
+        request = GenerationRequest(conversation, max_new_tokens, temperature, **kwargs)
+        for _, item in self.stream_batch([request]):
+            if isinstance(item, str):
+                yield item
 
     # ---- Whisper's own transcription ---------------------------------------------------------------------
 
@@ -400,6 +434,12 @@ def load_model(spec: str | Path, overrides: list[str] | None = None) -> AudioLLM
     if str(spec).endswith((".yaml", ".yml")):
         return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))
     return AudioLLM.from_pretrained(spec, overrides)
+
+
+def _without_padding(ids: list[int], pad_token_id: int | None) -> list[int]:
+    while ids and ids[-1] == pad_token_id:
+        ids = ids[:-1]
+    return ids
 
 
 def _is_array_pair(audio: object) -> bool:

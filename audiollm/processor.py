@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .audio import AudioInput, audio_features, load_audio
+from .audio import audio_features, load_audio
 from .config import AudioLLMConfig
+from .conversation import AudioPart, Message, parse_messages
 from .projector import num_audio_tokens
 
 IGNORE_INDEX = -100
-Message = dict[str, Any]
 # How a clip's transcript follows its audio marker in the message text the chat template renders.
 TRANSCRIPT_LINE = "\nTranscript: {}"
 
@@ -33,20 +33,20 @@ class AudioBatch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor | None
-    # One entry per audio, in placeholder order across the batch: that clip's log-mel windows.
-    audio_features: list[list[torch.Tensor]]
+    # Every clip of the batch (16 kHz samples), in placeholder order.
+    clips: list[np.ndarray]
 
     def to(self, device: torch.device | str) -> AudioBatch:
         return AudioBatch(
             self.input_ids.to(device),
             self.attention_mask.to(device),
             None if self.labels is None else self.labels.to(device),
-            self.audio_features,
+            self.clips,
         )
 
 
 class AudioProcessor:
-    """Turns conversations with audio into token ids, labels and log-mel features.
+    """Turns conversations with audio into token ids and labels, and clips into log-mel features.
 
     Each audio marker becomes exactly :func:`num_audio_tokens` placeholder ids, the count the model's projector
     produces for that clip; the model checks the two agree. Given ``transcripts`` (one per clip), a clip's
@@ -65,42 +65,23 @@ class AudioProcessor:
     def num_audio_tokens(self, num_samples: int) -> int:
         return num_audio_tokens(num_samples, self.config.encoder, self.config.projector)
 
-    def conversation(self, messages: Sequence[Message]) -> Conversation:
-        """Normalise chat messages whose content is a string or a list of text/audio parts."""
-        if not messages:
-            raise ValueError("the conversation has no messages")
+    def conversation(self, messages: Sequence[Message | dict[str, Any]]) -> Conversation:
+        """Render typed messages (or chat-message dicts, parsed by :func:`parse_messages`) for the template: each
+        audio part becomes one audio marker, parts are joined by newlines, and the clips are decoded."""
         out: list[dict[str, str]] = []
         audios: list[np.ndarray] = []
-        for i, message in enumerate(messages):
-            role, content = message.get("role"), message.get("content")
-            if role not in ("system", "user", "assistant"):
-                raise ValueError(f"message {i}: role must be system, user or assistant, got {role!r}")
-            if isinstance(content, str):
-                if self.audio_token in content:
-                    raise ValueError(f"message {i}: attach audio as an audio part, not the literal {self.audio_token}")
-                out.append({"role": role, "content": content})
-                continue
-            if not isinstance(content, list):
-                raise ValueError(f"message {i}: content must be a string or a list of parts")
+        for i, message in enumerate(parse_messages(messages)):
             pieces: list[str] = []
-            for j, part in enumerate(content):
-                kind = part.get("type") if isinstance(part, dict) else None
-                if kind == "text":
-                    pieces.append(str(part["text"]))
-                elif kind == "audio":
-                    audios.append(load_audio(part["audio"]))
+            for part in message.content:
+                if isinstance(part, AudioPart):
+                    audios.append(load_audio(part.audio))
                     pieces.append(self.audio_token)
+                elif self.audio_token in part.text:
+                    raise ValueError(f"message {i}: attach audio as an audio part, not the literal {self.audio_token}")
                 else:
-                    raise ValueError(f"message {i} part {j}: type must be 'text' or 'audio', got {kind!r}")
-            out.append({"role": role, "content": "\n".join(pieces)})
+                    pieces.append(part.text)
+            out.append({"role": message.role, "content": "\n".join(pieces)})
         return Conversation(out, audios)
-
-    def prompt_conversation(self, audio: AudioInput | Sequence[AudioInput] | None, prompt: str) -> Conversation:
-        """A single user turn: the audio clip(s) first, then the prompt text."""
-        clips = [] if audio is None else list(audio) if isinstance(audio, list) else [audio]
-        parts: list[dict[str, Any]] = [{"type": "audio", "audio": clip} for clip in clips]
-        parts.append({"type": "text", "text": prompt})
-        return self.conversation([{"role": "user", "content": parts}])
 
     def tokenize(self, conv: Conversation, add_generation_prompt: bool, transcripts: Sequence[str] | None = None
                  ) -> tuple[list[int], list[int] | None]:
@@ -175,13 +156,12 @@ class AudioProcessor:
         """A padded batch; ``transcripts`` holds each conversation's per-clip transcripts (None: no transcripts)."""
         texts = transcripts if transcripts is not None else [None] * len(conversations)
         rows = [self.tokenize(c, add_generation_prompt, t) for c, t in zip(conversations, texts)]
-        features = [self.features(a) for c in conversations for a in c.audios]
-        return self.pad(rows, features, padding_side)
+        return self.pad(rows, [a for c in conversations for a in c.audios], padding_side)
 
     def pad(
         self,
         rows: Sequence[tuple[list[int], list[int] | None]],
-        features: list[list[torch.Tensor]],
+        clips: list[np.ndarray],
         padding_side: str,
     ) -> AudioBatch:
         width = max(len(ids) for ids, _ in rows)
@@ -196,4 +176,4 @@ class AudioProcessor:
             attention[r, span] = 1
             if labels is not None and lab is not None:
                 labels[r, span] = torch.tensor(lab)
-        return AudioBatch(input_ids, attention, labels, features)
+        return AudioBatch(input_ids, attention, labels, clips)

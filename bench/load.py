@@ -5,7 +5,10 @@ at a time (``--max-batch 1``); a single client sending requests one after anothe
 Prints throughput, the ratios, latencies and the server's memory (RSS) before and after. Exits 1 on any failed
 request.
 
-    python bench/load.py [--model configs/models/tiny.yaml] [--clients 32] [--requests 10]
+With ``--stream`` every client streams its answers instead, against the batching server only, and the time to the
+first piece of text (TTFT) is measured besides the whole answer's.
+
+    python bench/load.py [--model configs/models/tiny.yaml] [--clients 32] [--requests 10] [--stream]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import base64
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -44,6 +48,7 @@ class Run:
     rss_after_mb: float
     rss_peak_mb: float
     mean_batch: float
+    first_piece: list[float]
 
     @property
     def throughput(self) -> float:
@@ -63,13 +68,17 @@ def body(model: str, client: int, max_tokens: int) -> dict[str, Any]:
             "messages": [{"role": "user", "content": [audio, {"type": "text", "text": DEFAULT_PROMPT}]}]}
 
 
-async def one_client(http: httpx.AsyncClient, request: dict[str, Any], count: int, latencies: list[float]) -> int:
+async def one_client(http: httpx.AsyncClient, request: dict[str, Any], count: int, latencies: list[float],
+                     first_piece: list[float]) -> int:
     failed = 0
     for _ in range(count):
         start = time.perf_counter()
         try:
-            reply = await http.post("/v1/chat/completions", json=request)
-            ok = reply.status_code == 200 and isinstance(reply.json()["choices"][0]["message"]["content"], str)
+            if request.get("stream"):
+                ok = await one_stream(http, request, start, first_piece)
+            else:
+                reply = await http.post("/v1/chat/completions", json=request)
+                ok = reply.status_code == 200 and isinstance(reply.json()["choices"][0]["message"]["content"], str)
         except httpx.HTTPError:
             ok = False
         latencies.append(time.perf_counter() - start)
@@ -77,25 +86,43 @@ async def one_client(http: httpx.AsyncClient, request: dict[str, Any], count: in
     return failed
 
 
+async def one_stream(http: httpx.AsyncClient, request: dict[str, Any], start: float, first_piece: list[float]) -> bool:
+    """Read one streamed answer to its end; the time of its first text piece goes into ``first_piece``."""
+    seen_text = False
+    async with http.stream("POST", "/v1/chat/completions", json=request) as reply:
+        if reply.status_code != 200:
+            return False
+        async for line in reply.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choices = json.loads(line[6:]).get("choices") or [{}]
+            if not seen_text and choices[0].get("delta", {}).get("content"):
+                seen_text = True
+                first_piece.append(time.perf_counter() - start)
+    return True
+
+
 async def drive(url: str, model: str, clients: int, requests: int, max_tokens: int, timeout: float,
-                server: psutil.Process) -> tuple[int, float, list[float], float]:
+                server: psutil.Process, stream: bool) -> tuple[int, float, list[float], float, list[float]]:
     latencies: list[float] = []
+    first_piece: list[float] = []
     peak = server.memory_info().rss
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as http:
         start = time.perf_counter()
-        work = asyncio.gather(*(one_client(http, body(model, c, max_tokens), requests, latencies)
-                                for c in range(clients)))
+        work = asyncio.gather(*(one_client(http, {**body(model, c, max_tokens), "stream": stream}, requests,
+                                           latencies, first_piece) for c in range(clients)))
         task = asyncio.ensure_future(asyncio.wait_for(work, timeout))
         while not task.done():
             peak = max(peak, server.memory_info().rss)
             await asyncio.sleep(0.05)
         failed = sum(task.result())
         seconds = time.perf_counter() - start
-    return failed, seconds, latencies, peak / 2**20
+    return failed, seconds, latencies, peak / 2**20, first_piece
 
 
-def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients: int, requests: int) -> Run:
+def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients: int, requests: int,
+            stream: bool = False) -> Run:
     with tempfile.TemporaryFile("w+") as log:
         try:
             with serve_in_process(["--model", args.model, "--queue-size", str(max(64, 2 * clients)),
@@ -106,8 +133,8 @@ def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients:
                 httpx.post(url + "/v1/chat/completions", json=body(name_id, 0, args.max_tokens), timeout=120)
                 before = server.memory_info().rss / 2**20
                 counts = httpx.get(url + "/health").json()
-                failed, seconds, latencies, peak = asyncio.run(
-                    drive(url, name_id, clients, requests, args.max_tokens, args.timeout, server))
+                failed, seconds, latencies, peak, first_piece = asyncio.run(
+                    drive(url, name_id, clients, requests, args.max_tokens, args.timeout, server, stream))
                 after = server.memory_info().rss / 2**20
                 later = httpx.get(url + "/health").json()
                 mean_batch = ((later["batched_requests"] - counts["batched_requests"])
@@ -116,7 +143,25 @@ def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients:
             log.seek(0)
             sys.stderr.write(log.read()[-4000:])
             raise
-    return Run(name, clients * requests, failed, seconds, latencies, before, after, peak, mean_batch)
+    return Run(name, clients * requests, failed, seconds, latencies, before, after, peak, mean_batch, first_piece)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(fraction * (len(ordered) - 1))] if ordered else float("nan")
+
+
+def report_streaming(args: argparse.Namespace) -> int:
+    run = measure("streaming", args, ["--max-batch", str(args.max_batch), "--batch-window-ms", "10"],
+                  args.clients, args.requests, stream=True)
+    print(f"{args.clients} streaming clients x {args.requests} requests on {args.model}, max_tokens {args.max_tokens}, "
+          f"loopback")
+    print(f"{'requests':>8} {'failed':>6} {'seconds':>8} {'req/s':>7} {'TTFT p50 s':>10} {'TTFT p95 s':>10} "
+          f"{'total p50 s':>11} {'total p95 s':>11} {'batch':>5}")
+    print(f"{run.requests:>8} {run.failed:>6} {run.seconds:>8.1f} {run.throughput:>7.2f} "
+          f"{statistics.median(run.first_piece):>10.2f} {percentile(run.first_piece, 0.95):>10.2f} "
+          f"{statistics.median(run.latencies):>11.2f} {percentile(run.latencies, 0.95):>11.2f} {run.mean_batch:>5.1f}")
+    return 1 if run.failed else 0
 
 
 def main() -> int:
@@ -127,7 +172,10 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--max-batch", type=int, default=32, help="the batched server's largest batch")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for each run's whole load")
+    parser.add_argument("--stream", action="store_true", help="clients stream their answers (batching server only)")
     args = parser.parse_args()
+    if args.stream:
+        return report_streaming(args)
 
     total = args.clients * args.requests
     runs = [
@@ -142,9 +190,8 @@ def main() -> int:
     print(f"{'server':<14} {'requests':>8} {'failed':>6} {'seconds':>8} {'req/s':>7} {'p50 s':>6} {'p95 s':>6} "
           f"{'batch':>5} {'RSS before MB':>13} {'after MB':>8} {'peak MB':>8}")
     for run in runs:
-        lat = sorted(run.latencies)
         print(f"{run.name:<14} {run.requests:>8} {run.failed:>6} {run.seconds:>8.1f} {run.throughput:>7.2f} "
-              f"{statistics.median(lat):>6.2f} {lat[int(0.95 * (len(lat) - 1))]:>6.2f} {run.mean_batch:>5.1f} "
+              f"{statistics.median(run.latencies):>6.2f} {percentile(run.latencies, 0.95):>6.2f} {run.mean_batch:>5.1f} "
               f"{run.rss_before_mb:>13.0f} {run.rss_after_mb:>8.0f} {run.rss_peak_mb:>8.0f}")
     batched, unbatched, sequential = runs
     print(f"throughput ratio batched / sequential:      {batched.throughput / sequential.throughput:.2f}")

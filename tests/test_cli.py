@@ -15,6 +15,7 @@ from audiollm.commands.chat import ChatSession
 from audiollm.commands.options import config_from_args
 from audiollm.config import DEFAULT_MODEL, MODEL_HELP
 from audiollm.server.settings import ServeConfig
+from audiollm.conversation import AudioPart, Message, TextPart
 
 from .conftest import TINY_CONFIG
 
@@ -93,7 +94,7 @@ def test_chat_keeps_history_attaches_clips_and_survives_bad_input(wav_file, monk
 
 
 def test_chat_history_reaches_the_model(tiny_model, wav_file):
-    seen: list[list[dict]] = []
+    seen: list[list[Message]] = []
     real_stream = tiny_model.stream
 
     def spy(**kwargs):
@@ -106,11 +107,11 @@ def test_chat_history_reaches_the_model(tiny_model, wav_file):
     session.handle(f"/audio {wav_file(1.0)}", out)
     session.handle("First question", out)
     session.handle("Second question", out)
-    assert [m["role"] for m in seen[1]] == ["system", "user", "assistant", "user"]
-    first_user = seen[1][1]["content"]
-    assert first_user[0]["type"] == "audio" and first_user[-1]["text"] == "First question"
-    assert seen[1][2]["content"] == session.history[1]["content"]
-    assert [part["type"] for part in seen[1][3]["content"]] == ["text"], "the clip was attached to one turn only"
+    assert [m.role for m in seen[1]] == ["system", "user", "assistant", "user"]
+    first_user = seen[1][1].content
+    assert isinstance(first_user[0], AudioPart) and first_user[-1] == TextPart("First question")
+    assert seen[1][2] == session.history[1]
+    assert seen[1][3].content == (TextPart("Second question"),), "the clip was attached to one turn only"
     session.handle("/clear", out)
     assert session.history == [] and "(conversation cleared)" in out.getvalue()
 

@@ -14,7 +14,7 @@ from audiollm.data.manifest import example_row, read_manifest, write_manifest
 from audiollm.eval.metrics import Tally
 from audiollm.eval.normalize import normalize_answer
 from audiollm.eval.report import compare, markdown, read_report, summarize
-from audiollm.eval.runner import Evaluation, RowResult, evaluate
+from audiollm.eval.runner import Evaluation, RowResult, answer_rows, check_rows
 
 from .conftest import TINY_CONFIG
 
@@ -102,6 +102,12 @@ def test_per_task_scores_the_first_rows_of_each_task(tmp_path: Path, wav_file) -
     assert scored == ["yn-0", "yn-2", "cap-1", "cap-0"]  # the first two of each task, in manifest order
 
 
+def evaluate(model: AudioLLM, examples: list, **settings: int) -> Evaluation:
+    """What ``audiollm eval`` does once its model is loaded: check the rows, answer the good ones."""
+    good, bad = check_rows(examples)
+    return Evaluation(answer_rows(model, good, **settings), bad)
+
+
 def _model_with_distinct_answers(examples: list) -> tuple[AudioLLM, list[str]]:
     """A random tiny model whose answers to these rows differ once normalised, so a row mix-up cannot go unseen."""
     for seed in range(20):
@@ -121,7 +127,7 @@ def test_batching_keeps_answers_with_their_rows(manifest: Path, tmp_path: Path) 
 
     # Same clips and prompts, so the same greedy answers come back; the task "echo" is scored by exact match.
     rows = [
-        example_row([str(p) for p in e.audio], e.messages[0]["content"][-1]["text"], answer, "echo")
+        example_row([str(p) for p in e.audio], e.messages[0].content[-1].text, answer, "echo")
         for e, answer in zip(examples, answers)
     ]
     echo = tmp_path / "echo.jsonl"
@@ -135,9 +141,8 @@ def test_eval_with_beam_search_answers_as_the_model_does_and_says_so(manifest: P
     torch.manual_seed(0)
     beams = [e for e in read_manifest(manifest) if e.task in ("yesno", "caption", "compare")]
     tiny_model = AudioLLM.from_config(TINY_CONFIG)
-    conversations = [tiny_model.processor.conversation(e.prompt_messages) for e in beams]
-    expected = tiny_model.generate_conversations(conversations, 8, num_beams=3)
-    assert expected != tiny_model.generate_conversations(conversations, 8), "beam search changed no answer"
+    expected = [tiny_model.chat(e.prompt_messages, 8, num_beams=3) for e in beams]
+    assert expected != [tiny_model.chat(e.prompt_messages, 8) for e in beams], "beam search changed no answer"
     assert [row.answer for row in evaluate(tiny_model, beams, batch_size=2, max_new_tokens=8, num_beams=3).rows] \
         == expected
 
@@ -160,9 +165,9 @@ def test_wer_is_a_corpus_rate_and_accuracy_a_mean() -> None:
         _row("yesno", {"yesno": Tally(0, 1)}),
     ]
     report = summarize(Evaluation(rows, []), "m", "t.jsonl")
-    assert report["tasks"]["asr"]["metrics"]["wer"] == pytest.approx(0.1)  # 1 error in 10 words, not mean(50 %, 0 %)
-    assert report["tasks"]["asr"]["metrics"]["cer"] == pytest.approx(1 / 40)
-    assert report["tasks"]["yesno"]["metrics"]["yesno"] == 0.5
+    assert report.tasks["asr"].metrics["wer"] == pytest.approx(0.1)  # 1 error in 10 words, not mean(50 %, 0 %)
+    assert report.tasks["asr"].metrics["cer"] == pytest.approx(1 / 40)
+    assert report.tasks["yesno"].metrics["yesno"] == 0.5
 
 
 def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,7 +175,7 @@ def test_compare_prints_and_plots_deltas(tmp_path: Path, capsys: pytest.CaptureF
         rows = [_row("asr", {"wer": Tally(wer, 1), "cer": Tally(wer, 1)}), _row("key", {"exact": Tally(exact, 1),
                                                                                         "contains": Tally(exact, 1)})]
         path = tmp_path / name
-        path.write_text(json.dumps(summarize(Evaluation(rows, []), name, "t.jsonl")))
+        path.write_text(json.dumps(summarize(Evaluation(rows, []), name, "t.jsonl").to_dict()))
         return path
 
     before, after = write("a.json", 0.5, 1.0), write("b.json", 0.25, 0.0)
@@ -235,9 +240,9 @@ def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_
     evaluation = evaluate(tiny_model, examples, batch_size=2, max_new_tokens=4)
     assert evaluation.bad_rows == []  # every "option (B)" reference names one of its choices
     report = summarize(evaluation, "tiny", "benchmarks")
-    assert set(report["tasks"]) == {"mcq"} and report["tasks"]["mcq"]["rows"] == 3
-    assert set(report["subtasks"]) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
-    assert all(entry["metrics"]["choice"] in (0.0, 1.0) for entry in report["subtasks"].values())
+    assert set(report.tasks) == {"mcq"} and report.tasks["mcq"].rows == 3
+    assert set(report.subtasks) == {"mcq/Speaker_Gender_Recognition", "mcq/music", "mcq/sound"}
+    assert all(entry.metrics["choice"] in (0.0, 1.0) for entry in report.subtasks.values())
     assert "## Per subtask" in markdown(report) and "| mcq/music | 1 |" in markdown(report)
 
 

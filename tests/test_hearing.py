@@ -42,7 +42,7 @@ def conversation(model: AudioLLM, clip: np.ndarray, answer: str | None = None):
 def test_layers_last_gives_the_encoders_own_output_and_a_projector_without_new_weights():
     model = AudioLLM.from_config(tiny(pad_to_30s=True))
     window = audio_features(tone(2.0, 300), pad_to_30s=True)[0]
-    frames = model.encode_audio([[window]])[0]
+    frames = model.encoder.encode([window])
     # transformers' own WhisperEncoder.forward (it takes only 30 s windows): the final layer after its layer norm.
     reference = model.encoder.whisper(window.unsqueeze(0)).last_hidden_state[0]
     assert torch.equal(frames, reference)
@@ -50,14 +50,14 @@ def test_layers_last_gives_the_encoders_own_output_and_a_projector_without_new_w
     assert torch.equal(model.projector(frames), model.projector.project(frames))
     explicit = AudioLLM.from_config(tiny(pad_to_30s=True, layers=[2]))  # the tiny encoder has 2 layers
     explicit.projector.load_state_dict(model.projector.state_dict())
-    assert torch.equal(explicit.project_audio(explicit.encode_audio([[window]])), model.project_audio([frames]))
+    assert torch.equal(explicit.project_frames([explicit.encoder.encode([window])]), model.project_frames([frames]))
 
 
 def test_layer_mix_trains_and_its_weights_are_saved_and_loaded(tmp_path: Path):
     model = AudioLLM.from_config(tiny(layers="all"))
     assert model.encoder.layers == [1, 2]
     batch = training_batch(model)
-    encoded = model.encode_audio(batch.audio_features)
+    encoded = model.encode_clips(batch.clips)
     assert encoded[0].shape[1:] == (2, model.encoder.hidden_size)  # (frames, layers, d_model)
     losses = train(model, 30)
     assert losses[-1] < losses[0] / 3, losses
@@ -69,7 +69,7 @@ def test_layer_mix_trains_and_its_weights_are_saved_and_loaded(tmp_path: Path):
     assert torch.equal(loaded.projector.layer_weights, weights)
     with torch.no_grad():
         before = model(batch.input_ids, batch.attention_mask, audio_encoded=encoded).logits
-        after = loaded(batch.input_ids, batch.attention_mask, audio_features=batch.audio_features).logits
+        after = loaded(batch.input_ids, batch.attention_mask, audio_clips=batch.clips).logits
     assert torch.allclose(before, after, atol=1e-5)
 
 

@@ -123,7 +123,7 @@ def test_airbench_foundation_json(tmp_path):
     rows = _by_id(result.manifest)
     assert set(rows) == {"11", "12"}
     assert rows["11"].choices == ["male", "female"] and rows["11"].answer == "female (B)"
-    assert rows["12"].answer == "rain (C)" and "D. a car" in rows["12"].messages[0]["content"][-1]["text"]
+    assert rows["12"].answer == "rain (C)" and "D. a car" in rows["12"].messages[0].content[-1].text
     assert rows["12"].task == "mcq" and rows["12"].meta["subtask"] == "Sound_AQA"
     assert len(result.skipped) == 2 and "not among the choices" in result.skipped[1]
 

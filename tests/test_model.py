@@ -41,7 +41,7 @@ def train(model: AudioLLM, steps: int, lr: float = 1e-2, batch=None) -> list[flo
     torch.manual_seed(0)
     batch = batch if batch is not None else training_batch(model)
     # The encoder is frozen: encode once, as the feature cache does during real training.
-    encoded = model.encode_audio(batch.audio_features)
+    encoded = model.encode_clips(batch.clips)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=lr)
     model.train()
     losses = []
@@ -126,8 +126,8 @@ def test_save_and_load_give_identical_logits(trained: AudioLLM, tmp_path: Path):
     loaded = AudioLLM.from_pretrained(tmp_path / "saved").eval()
     batch = training_batch(trained)
     with torch.no_grad():
-        expected = trained(batch.input_ids, batch.attention_mask, audio_features=batch.audio_features).logits
-        actual = loaded(batch.input_ids, batch.attention_mask, audio_features=batch.audio_features).logits
+        expected = trained(batch.input_ids, batch.attention_mask, audio_clips=batch.clips).logits
+        actual = loaded(batch.input_ids, batch.attention_mask, audio_clips=batch.clips).logits
     assert torch.equal(expected, actual)
     assert loaded.generate(audio=PAIRS[0][0], prompt=PAIRS[0][1]) == PAIRS[0][2]
 
@@ -147,7 +147,7 @@ def test_merged_lora_matches_unmerged(trained: AudioLLM):
 
 def test_placeholder_count_mismatch_raises(trained: AudioLLM):
     batch = training_batch(trained)
-    encoded = trained.encode_audio(batch.audio_features)
+    encoded = trained.encode_clips(batch.clips)
     with pytest.raises(ValueError, match="audio placeholder tokens but the audio gives"):
         trained(batch.input_ids, batch.attention_mask, audio_encoded=encoded[:-1])
     with pytest.raises(ValueError, match="placeholder"):
@@ -157,8 +157,8 @@ def test_placeholder_count_mismatch_raises(trained: AudioLLM):
 def test_long_clip_yields_tokens_for_all_of_it(tiny_model: AudioLLM):
     def tokens(seconds: float) -> int:
         samples = tone(seconds, 330)
-        encoded = tiny_model.encode_audio([tiny_model.processor.features(samples)])
-        projected = tiny_model.project_audio(encoded)
+        encoded = tiny_model.encode_clips([samples])
+        projected = tiny_model.project_frames(encoded)
         assert projected.shape[0] == tiny_model.processor.num_audio_tokens(len(samples))
         return projected.shape[0]
 
@@ -170,7 +170,7 @@ def test_pad_to_30s_switch_encodes_full_windows():
     model = AudioLLM.from_config(tiny("linear"))
     model.config.encoder.pad_to_30s = True
     samples = tone(2.0)
-    encoded = model.encode_audio([model.processor.features(samples)])
+    encoded = model.encode_clips([samples])
     assert encoded[0].shape[0] == 1500
     assert model.processor.num_audio_tokens(len(samples)) == 1500 // model.config.projector.stack
 

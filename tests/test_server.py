@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from audiollm.audio import load_audio
+from audiollm.generation import Generation, GenerationRequest
 from audiollm.model import AudioLLM
 from audiollm.server.app import create_app
 from audiollm.server.batching import Batcher
@@ -204,33 +205,42 @@ def test_streamed_spoken_answer(client: Any) -> None:
 
 def test_a_stream_whose_client_has_left_stops_generating() -> None:
     model = AudioLLM.from_config(TINY_CONFIG)
-    generated: list[int] = []
-    real = model.llm.generate
+    decoded: list[int] = []
+    answers: list[Generation] = []
+    real = model.stream_batch
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        out = real(*args, **kwargs)
-        generated.append(out.shape[1])
-        return out
+    def counting(requests: Any, cancelled: Any = None) -> Any:
+        decoded.append(len(requests))
+        for index, item in real(requests, cancelled):
+            if isinstance(item, Generation):
+                answers.append(item)
+            yield index, item
 
-    model.llm.generate = counting  # type: ignore[method-assign]
-    messages = library_messages(tone(1.0), "What?")
-    conv = model.processor.conversation(messages)
+    model.stream_batch = counting  # type: ignore[method-assign]
+    request = GenerationRequest(library_messages(tone(1.0), "What?"), max_new_tokens=64)
     batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0, max_prompt_tokens=4096)
 
-    async def streams() -> list[str | Any]:
-        gone = batcher.stream(conv, messages, max_tokens=64, temperature=0.0)
+    async def streams() -> tuple[list[Any], list[Any]]:
+        batcher.stream(request)
         batcher._queue.queue[0].cancelled.set()  # its client left while it waited in the queue
-        stayed = batcher.stream(conv, messages, max_tokens=64, temperature=0.0)
+        staying = batcher.stream(request)
         batcher.start()
-        return [item async for item in gone], [item async for item in stayed]
+        stayed = [item async for item in staying]
+        left = batcher.stream(request)
+        await anext(left)
+        await left.aclose()  # this client leaves after the first piece
+        after = [item async for item in batcher.stream(request)]  # the worker is free again
+        return stayed, after
 
     try:
-        gone, stayed = asyncio.run(streams())
+        stayed, after = asyncio.run(streams())
     finally:
         batcher.stop()
-    # This prompt's greedy answer runs past 64 tokens: only the stream whose client stayed generated them all.
-    assert generated[1] == 64 and stayed[-1].completion_tokens > 32
-    assert generated[0] <= 2, generated
+    # This prompt's greedy answer runs past 64 tokens: only the streams whose clients stayed generated them all.
+    assert decoded[0] == 1, "the request whose client had left was decoded"
+    assert stayed[-1].completion_tokens == 64 and stayed[-1].finish_reason == "length"
+    assert answers[1].completion_tokens < 64, "the stream whose client left after one piece went on"
+    assert after[-1].completion_tokens == 64 and "".join(after[:-1]) == stayed[-1].text
 
 
 BAD_REQUESTS = [
@@ -294,9 +304,9 @@ def gated() -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
     """A server with an API key and room for one waiting request, whose model waits until released."""
     entered, release = threading.Event(), threading.Event()
     model = AudioLLM.from_config(TINY_CONFIG)
-    real = model.generate_conversations
+    real = model.generate_batch
 
-    def held(*args: Any, **kwargs: Any) -> list[str]:
+    def held(*args: Any, **kwargs: Any) -> list[Any]:
         entered.set()
         release.wait(timeout=60)
         return real(*args, **kwargs)
@@ -305,7 +315,7 @@ def gated() -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
                          speech="klingon")
     app = create_app(config, model)
     with serve_in_thread(app) as url:
-        model.generate_conversations = held  # type: ignore[method-assign]
+        model.generate_batch = held  # type: ignore[method-assign]
         try:
             yield url, app, entered, release
         finally:

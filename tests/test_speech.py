@@ -91,36 +91,29 @@ def test_unknown_and_missing_backends_say_what_to_do(monkeypatch: pytest.MonkeyP
 
 
 class ForceText:
-    """A logits processor that makes any model write ``ids`` and then stop: a known answer through the real
-    generation and streaming path."""
+    """A forward hook on the LLM that makes any model write ``ids`` and then stop: a known answer through the real
+    generation and streaming path (each forward pass chooses one token)."""
 
     def __init__(self, ids: list[int], eos: int):
-        self.ids, self.eos, self.start = ids, eos, None
+        self.ids, self.eos, self.step = ids, eos, 0
 
-    def __call__(self, input_ids, scores):
-        import torch
-
-        if self.start is None:
-            self.start = input_ids.shape[1]
-        step = input_ids.shape[1] - self.start
-        forced = self.ids[step] if step < len(self.ids) else self.eos
-        out = torch.full_like(scores, -float("inf"))
-        out[:, forced] = 0.0
-        return out
+    def __call__(self, module, args, output):
+        forced = self.ids[self.step] if self.step < len(self.ids) else self.eos
+        self.step += 1
+        output.logits[:, -1, :] = -float("inf")
+        output.logits[:, -1, forced] = 0.0
+        return output
 
 
 def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
     """Speech of the model's own answer starts while the model is still generating it."""
-    from transformers import LogitsProcessorList
-
     answer = "".join(SENTENCES)
     ids = tiny_model.tokenizer.encode(answer, add_special_tokens=False)
-    force = LogitsProcessorList([ForceText(ids, tiny_model.tokenizer.eos_token_id)])
+    tiny_model.llm.register_forward_hook(ForceText(ids, tiny_model.tokenizer.eos_token_id))
     received: list[str] = []
 
     def text() -> Iterator[str]:
-        for piece in tiny_model.stream(audio=str(wav_file(1.0)), prompt="Describe it.", max_new_tokens=len(ids) + 5,
-                                       logits_processor=force):
+        for piece in tiny_model.stream(audio=str(wav_file(1.0)), prompt="Describe it.", max_new_tokens=len(ids) + 5):
             received.append(piece)
             yield piece
 

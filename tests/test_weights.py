@@ -238,15 +238,17 @@ def test_smollm2_pack_matches_its_gguf_and_answers(pack_cache: Path):
 def test_base_config_builds_from_the_packs(pack_cache: Path):
     from audiollm import AudioLLM, AudioLLMConfig
 
+    from audiollm.conversation import user_prompt
+
     from .conftest import tone
 
     model = AudioLLM.from_config(AudioLLMConfig.from_yaml(ROOT / "configs" / "models" / "base.yaml"))
     assert model.encoder.hidden_size == 512
     assert model.tokenizer.chat_template is not None
     # A fresh projector: 2 s of audio become 25 audio tokens (50 frames/s, 4 stacked) in the LLM's 576-d space.
-    batch = model.processor([model.processor.prompt_conversation(tone(2.0), "What do you hear?")], True)
+    batch = model.processor([model.processor.conversation(user_prompt(tone(2.0), "What do you hear?"))], True)
     assert (batch.input_ids == model.processor.audio_token_id).sum() == 25
-    assert model.project_audio(model.encode_audio(batch.audio_features)).shape == (25, 576)
+    assert model.project_frames(model.encode_clips(batch.clips)).shape == (25, 576)
     answer = model.generate(audio=tone(2.0), prompt="What do you hear?", max_new_tokens=4)
     assert 0 < len(model.tokenizer(answer, add_special_tokens=False).input_ids) <= 4, answer
 

@@ -7,10 +7,13 @@ import atexit
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..cache import cache_root
 from .options import add_model_argument
+
+if TYPE_CHECKING:
+    from ..conversation import Message, Part
 
 HELP = """commands:
   /audio PATH   attach a clip to your next message (several may be attached)
@@ -64,8 +67,8 @@ class ChatSession:
         self.model = model
         self.max_new_tokens = max_new_tokens
         self.system = system
-        self.history: list[dict[str, Any]] = []
-        self.pending: list[dict[str, Any]] = []
+        self.history: list[Message] = []
+        self.pending: list[Part] = []
 
     def loop(self, stdin: TextIO, stdout: TextIO) -> int:
         interactive = stdin.isatty() and stdout.isatty()
@@ -110,16 +113,19 @@ class ChatSession:
 
     def attach(self, path: str, stdout: TextIO) -> None:
         from ..audio import SAMPLE_RATE, load_audio
+        from ..conversation import AudioPart
 
         if not path:
             raise ValueError("/audio needs a file path")
         samples = load_audio(path)  # checked now, so a bad file never enters the history
-        self.pending.append({"type": "audio", "audio": samples})
+        self.pending.append(AudioPart(samples))
         print(f"(attached {path}, {samples.size / SAMPLE_RATE:.1f} s)", file=stdout, flush=True)
 
     def answer(self, text: str, stdout: TextIO) -> None:
-        turn = {"role": "user", "content": [*self.pending, {"type": "text", "text": text}]}
-        system = [{"role": "system", "content": self.system}] if self.system else []
+        from ..conversation import Message, TextPart
+
+        turn = Message("user", (*self.pending, TextPart(text)))
+        system = [Message.text_only("system", self.system)] if self.system else []
         messages = [*system, *self.history, turn]
         pieces: list[str] = []
         for piece in self.model.stream(messages=messages, max_new_tokens=self.max_new_tokens):
@@ -127,5 +133,5 @@ class ChatSession:
             print(piece, end="", file=stdout, flush=True)
         print(file=stdout, flush=True)
         # Only a turn that was answered joins the history.
-        self.history += [turn, {"role": "assistant", "content": "".join(pieces).strip()}]
+        self.history += [turn, Message.text_only("assistant", "".join(pieces))]
         self.pending = []

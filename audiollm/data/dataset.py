@@ -70,7 +70,7 @@ class ManifestDataset:
             conv = self.processor.conversation(row.example.messages)
             if self.perturb:
                 conv = Conversation(conv.messages, self.perturb(row.example.task, conv.audios))
-            for path, clip in zip(_audio_parts(row.example), conv.audios):
+            for path, clip in zip(row.example.audio, conv.audios):
                 if len(clip) > self.max_samples:
                     raise ValueError(f"{path}: {len(clip) / SAMPLE_RATE:.1f} s is longer than the "
                                      f"{self.max_samples / SAMPLE_RATE:g} s limit (data.max_audio_seconds)")
@@ -90,19 +90,19 @@ class ManifestDataset:
             return None
         # A speed-perturbed clip says the same words: its transcript is the original file's.
         return ["" if self.random.random() < self.transcript_dropout else self.transcripts.get(str(path), "")
-                for path in _audio_parts(example)]
+                for path in example.audio]
 
     def audio_paths(self) -> list[str]:
         """Every audio file the rows name, once each, as :attr:`transcripts` is keyed."""
-        return list(dict.fromkeys(str(path) for row in self.rows for path in _audio_parts(row.example)))
+        return list(dict.fromkeys(str(path) for row in self.rows for path in row.example.audio))
 
     def lengths(self) -> list[int]:
         """Approximate token counts from audio headers and text, for length-grouped batching (no decoding)."""
         return [self._length(row.example) for row in self.rows]
 
     def _length(self, example: Example) -> int:
-        tokens = sum(len(str(m["content"])) for m in example.messages)
-        for path in _audio_parts(example):
+        tokens = sum(len(m.text) for m in example.messages)
+        for path in example.audio:
             try:
                 frames = sf.info(str(path)).duration * SAMPLE_RATE
             except (sf.LibsndfileError, RuntimeError, OSError):
@@ -110,7 +110,3 @@ class ManifestDataset:
             tokens += self.processor.num_audio_tokens(int(min(frames, self.max_samples)))
         return tokens
 
-
-def _audio_parts(example: Example) -> list[str]:
-    return [part["audio"] for m in example.messages if isinstance(m["content"], list)
-            for part in m["content"] if part["type"] == "audio"]

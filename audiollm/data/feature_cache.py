@@ -107,8 +107,7 @@ class CachedEncoder:
         missing = [i for i, f in enumerate(found) if f is None]
         # Entered even with nothing to encode: under ZeRO-3 gathering is collective, every rank must join.
         with self.gather():
-            features = [self.model.processor.features(clips[i]) for i in missing]
-            encoded = self.model.encode_audio(features) if missing else []
+            encoded = self.model.encode_clips([clips[i] for i in missing])
             for i, frames in zip(missing, encoded):
                 found[i] = frames
                 if self.cache:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import atomic_file
+from ..conversation import AudioPart, Message, TextPart, conversation_clips, parse_messages
 
 SHORT_KEYS = {"audio", "prompt", "answer"}
 OPTIONAL_KEYS = {"id", "task", "choices", "meta"}
@@ -43,20 +44,24 @@ class Example:
     """One validated manifest row, with audio parts resolved to absolute paths in the messages."""
 
     line: int
-    messages: list[dict[str, Any]]
-    audio: list[Path]
+    messages: list[Message]
     task: str | None = None
     id: str | None = None
     choices: list[str] | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
-    def answer(self) -> str:
-        """The reference: the last assistant turn."""
-        return str(self.messages[-1]["content"])
+    def audio(self) -> list[Path]:
+        """Every clip of the conversation, in order (the row's ``audio`` list and clips named inline alike)."""
+        return [Path(str(clip)) for clip in conversation_clips(self.messages)]
 
     @property
-    def prompt_messages(self) -> list[dict[str, Any]]:
+    def answer(self) -> str:
+        """The reference: the last assistant turn."""
+        return self.messages[-1].text
+
+    @property
+    def prompt_messages(self) -> list[Message]:
         """The conversation up to (not including) the final assistant turn: what a model is asked."""
         return self.messages[:-1]
 
@@ -103,8 +108,8 @@ def parse_row(row: Any, line: int, root: Path) -> Example:
         missing = sorted(k for k in ("prompt", "answer") if not isinstance(row.get(k), str) or not row[k].strip())
         if missing:
             raise ValueError(f"short-form row needs non-empty string(s) {', '.join(missing)} (or use 'messages')")
-        parts = [{"type": "audio", "audio": str(c)} for c in clips] + [{"type": "text", "text": row["prompt"]}]
-        messages = [{"role": "user", "content": parts}, {"role": "assistant", "content": row["answer"]}]
+        parts = (*(AudioPart(str(c)) for c in clips), TextPart(row["prompt"]))
+        messages = [Message("user", parts), Message.text_only("assistant", row["answer"])]
     choices = row.get("choices")
     if choices is not None and (not isinstance(choices, list) or not all(isinstance(c, str) for c in choices)):
         raise ValueError("'choices' must be a list of strings")
@@ -115,7 +120,7 @@ def parse_row(row: Any, line: int, root: Path) -> Example:
     if task is not None and not isinstance(task, str):
         raise ValueError("'task' must be a string")
     ident = row.get("id")
-    return Example(line, messages, clips, task, None if ident is None else str(ident), choices, meta)
+    return Example(line, messages, task, None if ident is None else str(ident), choices, meta)
 
 
 def _audio_list(value: Any, root: Path) -> list[Path]:
@@ -127,49 +132,32 @@ def _audio_list(value: Any, root: Path) -> list[Path]:
     return [(root / v).resolve() for v in items]
 
 
-def _long_messages(messages: Any, clips: list[Path], root: Path) -> list[dict[str, Any]]:
+def _long_messages(messages: Any, clips: list[Path], root: Path) -> list[Message]:
     if not isinstance(messages, list) or not messages:
         raise ValueError("'messages' must be a non-empty list")
-    out: list[dict[str, Any]] = []
     pending = list(clips)
     explicit = 0
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            raise ValueError(f"message {i}: expected {{'role', 'content'}}")
-        role, content = message.get("role"), message.get("content")
-        if role not in ("system", "user", "assistant"):
-            raise ValueError(f"message {i}: role must be system, user or assistant, got {role!r}")
-        if isinstance(content, str):
-            out.append({"role": role, "content": content})
-            continue
-        if not isinstance(content, list) or not content:
-            raise ValueError(f"message {i}: content must be a string or a non-empty list of parts")
-        parts: list[dict[str, Any]] = []
-        for j, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text" and isinstance(part.get("text"), str):
-                parts.append({"type": "text", "text": part["text"]})
-            elif kind == "audio":
-                explicit += 1
-                if "audio" in part:
-                    parts.append({"type": "audio", "audio": str(_audio_list(part["audio"], root)[0])})
-                elif pending:
-                    parts.append({"type": "audio", "audio": str(pending.pop(0))})
-                else:
-                    raise ValueError(f"message {i} part {j}: audio part but the row's 'audio' has no clip left")
-            else:
-                raise ValueError(f"message {i} part {j}: expected a text part or an audio part")
-        out.append({"role": role, "content": parts})
+
+    def clip(part: dict[str, Any], where: str) -> str:
+        # An audio part names its own clip, or takes the next one of the row's 'audio' list.
+        nonlocal explicit
+        explicit += 1
+        if "audio" in part:
+            return str(_audio_list(part["audio"], root)[0])
+        if not pending:
+            raise ValueError(f"{where}: audio part but the row's 'audio' has no clip left")
+        return str(pending.pop(0))
+
+    out = parse_messages(messages, audio=clip)
     if explicit and pending:
         raise ValueError(f"'audio' lists {len(pending)} clip(s) that no audio part uses")
     if pending:
-        first_user = next((m for m in out if m["role"] == "user"), None)
-        if first_user is None:
+        first = next((i for i, m in enumerate(out) if m.role == "user"), None)
+        if first is None:
             raise ValueError("a row with audio needs a user turn to attach it to")
-        text = first_user["content"]
-        text_parts = [{"type": "text", "text": text}] if isinstance(text, str) else text
-        first_user["content"] = [{"type": "audio", "audio": str(c)} for c in pending] + text_parts
-    if out[-1]["role"] != "assistant" or not isinstance(out[-1]["content"], str):
+        out[first] = Message("user", (*(AudioPart(str(c)) for c in pending), *out[first].content))
+    last = messages[-1]
+    if out[-1].role != "assistant" or not isinstance(last, dict) or not isinstance(last.get("content"), str):
         raise ValueError("the last message must be the assistant's answer, as a string")
     return out
 

@@ -62,14 +62,16 @@ def labelled_clips(manifest: str | Path, task: str) -> LabelledClips:
 def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = True,
                     layers: Sequence[int] | None = None) -> torch.Tensor:
     """``(clips, 2 * d_model)``: the mean and the max over time of each clip's encoder frames, encoded as the model
-    encodes its own input (its processor's mel settings, its frozen encoder, its ``encoder.layers``). With
-    ``layers`` (numbers from 1), those layers' states instead, pooled each: ``(clips, len(layers), 2 * d_model)``."""
+    encodes its own input (:meth:`AudioLLM.encode_clips`: its processor's mel settings, its frozen encoder, its
+    ``encoder.layers``). With ``layers`` (numbers from 1), those layers' states instead, pooled each:
+    ``(clips, len(layers), 2 * d_model)``."""
     rows = []
     for clip in tqdm(clips, desc="encoding", unit="clip", disable=not progress):
-        windows = model.processor.features(load_audio(clip))
+        samples = load_audio(clip)
         if layers is None:
-            frames = model.encode_audio([windows])[0].float()
+            frames = model.encode_clips([samples])[0].float()
         else:
+            windows = model.processor.features(samples)
             frames = torch.cat([model.encoder.states(w.unsqueeze(0), list(layers))[0] for w in windows]).float()
         rows.append(torch.cat([frames.mean(0), frames.max(0).values], dim=-1))
     return torch.stack(rows)

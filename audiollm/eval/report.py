@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cache import atomic_file
 from .metrics import METRICS, aggregate, task_metrics
-from .runner import Evaluation, RowResult
+from .runner import BadRow, Evaluation, RowResult
 
 NO_TASK = "(none)"
 
@@ -25,47 +25,96 @@ def task_name(task: str | None) -> str:
     return task or NO_TASK
 
 
-def summarize(
-    evaluation: Evaluation, model: str, manifest: str, settings: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The report's tables: per task, overall (each metric over every row it scores), and the bad rows.
+@dataclasses.dataclass
+class TaskScores:
+    """One task's (or subtask's) rows and each of its metrics over them; ``headline`` names the one it is judged by."""
+
+    rows: int
+    headline: str
+    metrics: dict[str, float | None]
+
+
+@dataclasses.dataclass
+class OverallScore:
+    rows: int
+    score: float | None
+
+
+@dataclasses.dataclass
+class Report:
+    """An evaluation's tables: per task, per subtask, overall (each metric over every row it scores), bad rows.
 
     ``settings`` (batch size, generation length...) is recorded as given, so that a run can be repeated.
     """
+
+    model: str
+    manifest: str
+    settings: dict[str, Any]
+    rows: int
+    bad: list[BadRow]
+    tasks: dict[str, TaskScores]
+    subtasks: dict[str, TaskScores]
+    overall: dict[str, OverallScore]
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return {name: METRICS[name].higher_is_better for name in self.overall}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form :func:`write_report` writes."""
+        return {
+            "model": self.model,
+            "manifest": self.manifest,
+            "settings": self.settings,
+            "rows": self.rows,
+            "bad_rows": len(self.bad),
+            "bad": [dataclasses.asdict(bad) for bad in self.bad],
+            "tasks": {key: dataclasses.asdict(entry) for key, entry in self.tasks.items()},
+            "subtasks": {key: dataclasses.asdict(entry) for key, entry in self.subtasks.items()},
+            "overall": {name: dataclasses.asdict(entry) for name, entry in self.overall.items()},
+            "higher_is_better": self.higher_is_better,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        def table(entries: dict[str, Any]) -> dict[str, TaskScores]:
+            return {key: TaskScores(e["rows"], e["headline"], e["metrics"]) for key, e in entries.items()}
+
+        return cls(
+            model=data["model"],
+            manifest=data["manifest"],
+            settings=data["settings"],
+            rows=data["rows"],
+            bad=[BadRow(b["line"], b["id"], b["reason"]) for b in data["bad"]],
+            tasks=table(data["tasks"]),
+            subtasks=table(data["subtasks"]),
+            overall={name: OverallScore(e["rows"], e["score"]) for name, e in data["overall"].items()},
+        )
+
+
+def summarize(evaluation: Evaluation, model: str, manifest: str, settings: dict[str, Any] | None = None) -> Report:
+    """The report of an evaluation of ``model`` on ``manifest``."""
     by_task: dict[str, list[RowResult]] = {}
     by_subtask: dict[str, list[RowResult]] = {}
     for row in evaluation.rows:
         by_task.setdefault(task_name(row.task), []).append(row)
         if row.subtask:
             by_subtask.setdefault(f"{task_name(row.task)}/{row.subtask}", []).append(row)
-    overall: dict[str, Any] = {}
+    overall: dict[str, OverallScore] = {}
     for name in METRICS:
         tallies = [row.scores[name] for row in evaluation.rows if name in row.scores]
         if tallies:
-            overall[name] = {"rows": len(tallies), "score": aggregate(tallies)}
-    return {
-        "model": model,
-        "manifest": manifest,
-        "settings": settings or {},
-        "rows": len(evaluation.rows),
-        "bad_rows": len(evaluation.bad_rows),
-        "bad": [dataclasses.asdict(bad) for bad in evaluation.bad_rows],
-        "tasks": _table(by_task),
-        "subtasks": _table(by_subtask),
-        "overall": overall,
-        "higher_is_better": {name: METRICS[name].higher_is_better for name in overall},
-    }
+            overall[name] = OverallScore(len(tallies), aggregate(tallies))
+    return Report(model, manifest, settings or {}, len(evaluation.rows), list(evaluation.bad_rows), _table(by_task),
+                  _table(by_subtask), overall)
 
 
-def _table(groups: dict[str, list[RowResult]]) -> dict[str, Any]:
-    table: dict[str, Any] = {}
+def _table(groups: dict[str, list[RowResult]]) -> dict[str, TaskScores]:
+    table: dict[str, TaskScores] = {}
     for key, rows in sorted(groups.items()):
         names = task_metrics(rows[0].task)
-        table[key] = {
-            "rows": len(rows),
-            "headline": names[0],
-            "metrics": {name: aggregate([row.scores[name] for row in rows]) for name in names},
-        }
+        table[key] = TaskScores(len(rows), names[0], {name: aggregate([row.scores[name] for row in rows])
+                                                      for name in names})
     return table
 
 
@@ -95,23 +144,23 @@ def report_paths(out: str | Path) -> dict[str, Path]:
     }
 
 
-def write_report(report: dict[str, Any], rows: Sequence[RowResult], out: str | Path) -> dict[str, Path]:
+def write_report(report: Report, rows: Sequence[RowResult], out: str | Path) -> dict[str, Path]:
     """Write the JSON, Markdown, per-row JSONL and bar chart; returns their paths."""
     paths = report_paths(out)
     with atomic_file(paths["json"]) as scratch:
-        scratch.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        scratch.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     with atomic_file(paths["markdown"]) as scratch:
         scratch.write_text(markdown(report), encoding="utf-8")
     with atomic_file(paths["rows"]) as scratch, scratch.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row_record(row), ensure_ascii=False) + "\n")
-    headline = {task: (e["headline"], e["metrics"][e["headline"]]) for task, e in report["tasks"].items()}
+    headline = {task: (e.headline, e.metrics[e.headline]) for task, e in report.tasks.items()}
     with atomic_file(paths["chart"]) as scratch:
-        bar_chart(headline, f"{report['model']} on {Path(report['manifest']).name}", scratch)
+        bar_chart(headline, f"{report.model} on {Path(report.manifest).name}", scratch)
     return paths
 
 
-def read_report(path: str | Path) -> dict[str, Any]:
+def read_report(path: str | Path) -> Report:
     """A report written by :func:`write_report`; a file that is not one raises ``ValueError`` naming it."""
     path = Path(path)
     if not path.is_file():
@@ -120,9 +169,10 @@ def read_report(path: str | Path) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not a JSON report ({exc.msg})") from exc
-    if not isinstance(report, dict) or not isinstance(report.get("tasks"), dict):
-        raise ValueError(f"{path}: not an evaluation report (no 'tasks' table)")
-    return report
+    try:
+        return Report.from_dict(report)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not an evaluation report written by audiollm eval (no {exc})") from exc
 
 
 # ---- Markdown -----------------------------------------------------------------------------------------------
@@ -136,8 +186,8 @@ def _metric_label(name: str) -> str:
     return name if METRICS[name].higher_is_better else f"{name} ↓"
 
 
-def _markdown_table(table: dict[str, Any], first_column: str) -> list[str]:
-    names = [name for name in METRICS if any(name in entry["metrics"] for entry in table.values())]
+def _markdown_table(table: dict[str, TaskScores], first_column: str) -> list[str]:
+    names = [name for name in METRICS if any(name in entry.metrics for entry in table.values())]
     lines = [
         f"| {first_column} | rows | " + " | ".join(_metric_label(n) for n in names) + " |",
         "|---|---:|" + "---:|" * len(names),
@@ -145,36 +195,36 @@ def _markdown_table(table: dict[str, Any], first_column: str) -> list[str]:
     for key, entry in table.items():
         cells = []
         for name in names:
-            cell = _percent(entry["metrics"][name]) if name in entry["metrics"] else ""
-            cells.append(f"**{cell}**" if name == entry["headline"] else cell)
-        lines.append(f"| {key} | {entry['rows']} | " + " | ".join(cells) + " |")
+            cell = _percent(entry.metrics[name]) if name in entry.metrics else ""
+            cells.append(f"**{cell}**" if name == entry.headline else cell)
+        lines.append(f"| {key} | {entry.rows} | " + " | ".join(cells) + " |")
     return lines
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: Report) -> str:
     lines = [
-        f"# Evaluation: {report['model']} on {report['manifest']}",
+        f"# Evaluation: {report.model} on {report.manifest}",
         "",
-        f"{report['rows']} rows scored; {report['bad_rows']} bad rows excluded. Scores in percent; "
+        f"{report.rows} rows scored; {len(report.bad)} bad rows excluded. Scores in percent; "
         "↓ marks a metric where lower is better; the headline metric of each task is in bold.",
         "",
-        "Settings: " + (", ".join(f"{k}={v}" for k, v in report.get("settings", {}).items()) or "none recorded"),
+        "Settings: " + (", ".join(f"{k}={v}" for k, v in report.settings.items()) or "none recorded"),
         "",
         "## Per task",
         "",
-        *_markdown_table(report["tasks"], "task"),
+        *_markdown_table(report.tasks, "task"),
     ]
-    if report.get("subtasks"):
-        lines += ["", "## Per subtask (the benchmark's own tasks)", "", *_markdown_table(report["subtasks"], "subtask")]
+    if report.subtasks:
+        lines += ["", "## Per subtask (the benchmark's own tasks)", "", *_markdown_table(report.subtasks, "subtask")]
     lines += ["", "## Overall (each metric over every row it scores)", ""]
     lines += ["| metric | rows | score |", "|---|---:|---:|"]
-    for name, entry in report["overall"].items():
-        lines.append(f"| {_metric_label(name)} | {entry['rows']} | {_percent(entry['score'])} |")
-    if report["bad"]:
+    for name, entry in report.overall.items():
+        lines.append(f"| {_metric_label(name)} | {entry.rows} | {_percent(entry.score)} |")
+    if report.bad:
         lines += ["", "## Bad rows (excluded)", ""]
-        for bad in report["bad"]:
-            ident = f" (id {bad['id']})" if bad["id"] else ""
-            lines.append(f"- line {bad['line']}{ident}: {bad['reason']}")
+        for bad in report.bad:
+            ident = f" (id {bad.id})" if bad.id else ""
+            lines.append(f"- line {bad.line}{ident}: {bad.reason}")
     return "\n".join(lines) + "\n"
 
 
@@ -228,13 +278,14 @@ class Delta:
         return (change > 0) == METRICS[self.metric].higher_is_better
 
 
-def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Delta]:
+def compare(before: Report, after: Report) -> list[Delta]:
     """Every task metric in either report, before and after; a task or metric one report lacks shows ``None``."""
     deltas: list[Delta] = []
-    for task in sorted(set(before["tasks"]) | set(after["tasks"])):
-        entry_a, entry_b = before["tasks"].get(task, {}), after["tasks"].get(task, {})
-        metrics_a, metrics_b = entry_a.get("metrics", {}), entry_b.get("metrics", {})
-        headline = entry_b.get("headline") or entry_a.get("headline")
+    for task in sorted(set(before.tasks) | set(after.tasks)):
+        entry_a, entry_b = before.tasks.get(task), after.tasks.get(task)
+        metrics_a = entry_a.metrics if entry_a else {}
+        metrics_b = entry_b.metrics if entry_b else {}
+        headline = (entry_b or before.tasks[task]).headline
         for name in [n for n in METRICS if n in metrics_a or n in metrics_b]:
             deltas.append(Delta(task, name, metrics_a.get(name), metrics_b.get(name), name == headline))
     return deltas

@@ -6,12 +6,14 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from ..audio import AudioError, load_audio
+from ..conversation import AudioPart, Message, conversation_clips
 from ..data.manifest import Example
+from ..generation import GenerationRequest
 from .metrics import Tally, score_answer
 
 if TYPE_CHECKING:
@@ -49,31 +51,17 @@ class Evaluation:
     bad_rows: list[BadRow]
 
 
-def audio_parts(messages: Sequence[dict[str, Any]]) -> list[str]:
-    """The audio paths of a conversation, in order."""
-    return [
-        str(part["audio"])
-        for message in messages
-        if isinstance(message["content"], list)
-        for part in message["content"]
-        if part["type"] == "audio"
-    ]
-
-
-def prompt_text(messages: Sequence[dict[str, Any]]) -> str:
+def prompt_text(messages: Sequence[Message]) -> str:
     """A conversation as a person reads it: one ``role: text`` line per turn, clips shown as ``[audio: name]``."""
     lines = []
     for message in messages:
-        content = message["content"]
-        if isinstance(content, list):
-            content = " ".join(
-                f"[audio: {Path(part['audio']).name}]" if part["type"] == "audio" else part["text"] for part in content
-            )
-        lines.append(f"{message['role']}: {content}")
+        content = " ".join(f"[audio: {Path(str(part.audio)).name}]" if isinstance(part, AudioPart) else part.text
+                           for part in message.content)
+        lines.append(f"{message.role}: {content}")
     return "\n".join(lines)
 
 
-def check_rows(examples: Sequence[Example]) -> tuple[list[Example], list[BadRow]]:
+def check_rows(examples: Sequence[Example], progress: bool = True) -> tuple[list[Example], list[BadRow]]:
     """Split rows into those that can be evaluated and bad ones, before any model time is spent.
 
     Every clip is decoded once (a file that exists but does not decode is as bad as a missing one), and the
@@ -82,9 +70,9 @@ def check_rows(examples: Sequence[Example]) -> tuple[list[Example], list[BadRow]
     """
     good: list[Example] = []
     bad: list[BadRow] = []
-    for example in tqdm(examples, desc="checking rows", unit="row", leave=False):
+    for example in tqdm(examples, desc="checking rows", unit="row", leave=False, disable=not progress):
         try:
-            for clip in audio_parts(example.prompt_messages):
+            for clip in conversation_clips(example.prompt_messages):
                 load_audio(clip)
             score_answer(example.task, example.answer, example.answer, example.choices)
         except (AudioError, ValueError) as exc:
@@ -111,26 +99,27 @@ def answer_rows(
     batch_size: int = 8,
     max_new_tokens: int | None = None,
     num_beams: int = 1,
+    progress: bool = True,
 ) -> list[RowResult]:
-    """Answer rows already checked by :func:`check_rows`, ``batch_size`` conversations per generate call (greedy, or
-    beam search with ``num_beams`` > 1), and score each by its task."""
+    """Answer rows already checked by :func:`check_rows`, ``batch_size`` conversations per :meth:`generate_batch`
+    call (greedy, or beam search with ``num_beams`` > 1), and score each by its task."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     if num_beams < 1:
         raise ValueError(f"number of beams must be at least 1, got {num_beams}")
     rows: list[RowResult] = []
-    with tqdm(total=len(examples), desc="evaluating", unit="row") as progress:
+    with tqdm(total=len(examples), desc="evaluating", unit="row", disable=not progress) as bar:
         for start in range(0, len(examples), batch_size):
             batch = examples[start : start + batch_size]
-            conversations = [model.processor.conversation(example.prompt_messages) for example in batch]
-            answers = model.generate_conversations(conversations, max_new_tokens, num_beams=num_beams)
-            for example, answer in zip(batch, answers):
+            requests = [GenerationRequest(e.prompt_messages, max_new_tokens, num_beams=num_beams) for e in batch]
+            for example, generation in zip(batch, model.generate_batch(requests)):
+                answer = generation.text
                 rows.append(
                     RowResult(
                         line=example.line,
                         id=example.id,
                         task=example.task,
-                        audio=audio_parts(example.prompt_messages),
+                        audio=[str(clip) for clip in conversation_clips(example.prompt_messages)],
                         prompt=prompt_text(example.prompt_messages),
                         reference=example.answer,
                         answer=answer,
@@ -139,17 +128,5 @@ def answer_rows(
                         subtask=str(example.meta["subtask"]) if example.meta.get("subtask") else None,
                     )
                 )
-            progress.update(len(batch))
+            bar.update(len(batch))
     return rows
-
-
-def evaluate(
-    model: AudioLLM,
-    examples: Sequence[Example],
-    batch_size: int = 8,
-    max_new_tokens: int | None = None,
-    num_beams: int = 1,
-) -> Evaluation:
-    """Check the rows, answer the good ones with ``model`` and score them."""
-    good, bad = check_rows(examples)
-    return Evaluation(answer_rows(model, good, batch_size, max_new_tokens, num_beams), bad)

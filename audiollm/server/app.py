@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..conversation import Message
+from ..generation import Generation, GenerationRequest
 from ..model import AudioLLM, load_model
-from ..processor import Conversation
-from .batching import Batcher, Completion
+from .batching import Batcher
 from .errors import APIError, error_body, install_error_handlers
 from .guards import BodyLimit, api_key_check
 from .inputs import to_messages
-from .schemas import ChatRequest, chat_chunk, chat_completion, completion_id, model_card
+from .schemas import ChatRequest, chat_chunk, chat_completion, completion_id, model_card, usage_chunk
 from .settings import ServeConfig
 from .speaking import Speaker
 from .transcriptions import add_transcription_route
@@ -63,11 +64,12 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
                            "max_tokens", "max_tokens_too_large")
         return requested
 
-    def conversation(messages: list[dict[str, Any]]) -> Conversation:
+    def chat_request(body: ChatRequest, messages: list[Message], tokens: int) -> GenerationRequest:
+        stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
         try:
-            return app.state.model.processor.conversation(messages)
+            return GenerationRequest(messages, tokens, body.temperature or 0.0, body.top_p or 1.0, body.seed, stop)
         except ValueError as exc:
-            raise APIError(400, f"messages: {exc}", "messages", "invalid_messages") from exc
+            raise APIError(400, str(exc), code="invalid_request") from exc
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
@@ -88,40 +90,39 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
     async def chat_completions(body: ChatRequest) -> JSONResponse | StreamingResponse:
         check_model(body.model)
         tokens = max_tokens(body.max_completion_tokens or body.max_tokens)
-        temperature = body.temperature or 0.0
         speak = bool(body.modalities and "audio" in body.modalities)
         if speak:
             await run_in_threadpool(speaker.load)  # a missing backend fails before any generation
         messages = await run_in_threadpool(to_messages, body.messages, config.max_audio_seconds)
-        conv = await run_in_threadpool(conversation, messages)
+        request = chat_request(body, messages, tokens)
         batcher: Batcher = app.state.batcher
         cid = completion_id()
         if body.stream:
-            pieces = batcher.stream(conv, messages, tokens, temperature)
+            pieces = batcher.stream(request)
             first = await _first(pieces)  # errors before the first piece are still plain HTTP errors
-            events = _events(cid, name, _chain(first, pieces), speaker if speak else None)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = _events(cid, name, _chain(first, pieces), speaker if speak else None, include_usage)
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        done = await _answer(batcher.complete(conv, messages, tokens, temperature))
+        done = await _answer(batcher.complete(request))
         audio = None
         if speak:
             fmt = body.audio.format if body.audio else "wav"
             audio = await run_in_threadpool(speaker.audio_object, done.text, fmt)
-        return JSONResponse(chat_completion(cid, name, done.text, done.finish_reason, done.prompt_tokens,
-                                            done.completion_tokens, audio))
+        return JSONResponse(chat_completion(cid, name, done, audio))
 
     add_transcription_route(v1, check_model, config.max_audio_seconds)
     app.include_router(v1)
     return app
 
 
-async def _answer(pending: Any) -> Completion:
+async def _answer(pending: Any) -> Generation:
     try:
         return await pending
     except ValueError as exc:
         raise APIError(400, str(exc), code="invalid_request") from exc
 
 
-async def _first(pieces: AsyncIterator[str | Completion]) -> str | Completion:
+async def _first(pieces: AsyncIterator[str | Generation]) -> str | Generation:
     try:
         return await anext(pieces)
     except ValueError as exc:
@@ -132,22 +133,23 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-async def _chain(first: str | Completion, rest: AsyncIterator[str | Completion]) -> AsyncIterator[str | Completion]:
+async def _chain(first: str | Generation, rest: AsyncIterator[str | Generation]) -> AsyncIterator[str | Generation]:
     yield first
     async for item in rest:
         yield item
 
 
-async def _events(cid: str, model: str, items: AsyncIterator[str | Completion],
-                  speaker: Speaker | None) -> AsyncIterator[str]:
-    """OpenAI's chunk stream: the role, the text pieces (and audio deltas), the finish reason, then ``[DONE]``."""
-    finish = "stop"
+async def _events(cid: str, model: str, items: AsyncIterator[str | Generation],
+                  speaker: Speaker | None, include_usage: bool) -> AsyncIterator[str]:
+    """OpenAI's chunk stream: the role, the text pieces (and audio deltas), the finish reason, the usage when asked
+    for, then ``[DONE]``."""
+    answer: Generation | None = None
 
     async def texts() -> AsyncIterator[str]:
-        nonlocal finish
+        nonlocal answer
         async for item in items:
-            if isinstance(item, Completion):
-                finish = item.finish_reason
+            if isinstance(item, Generation):
+                answer = item
             else:
                 yield item
 
@@ -162,5 +164,8 @@ async def _events(cid: str, model: str, items: AsyncIterator[str | Completion],
     except Exception as exc:  # noqa: BLE001 - the status is sent; the client gets an error event instead
         yield _sse(error_body(500, f"generation failed: {exc}"))
     else:
-        yield _sse(chat_chunk(cid, model, {}, finish))
+        assert answer is not None
+        yield _sse(chat_chunk(cid, model, {}, answer.finish_reason))
+        if include_usage:
+            yield _sse(usage_chunk(cid, model, answer))
     yield _sse("[DONE]")

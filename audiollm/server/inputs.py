@@ -6,14 +6,15 @@ import base64
 import binascii
 import io
 import re
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from ..audio import SAMPLE_RATE, AudioError, load_audio
+from ..conversation import AudioPart, Message, Part, TextPart
 from .errors import APIError
-from .schemas import AudioPart, ChatMessage
+from .schemas import AudioPart as WireAudioPart
+from .schemas import ChatMessage
 
 
 def decode_audio(data: bytes, param: str, max_seconds: float) -> np.ndarray:
@@ -49,21 +50,20 @@ def decode_base64(data: str, param: str) -> bytes:
         raise APIError(400, f"{param}: not valid base64 ({exc})", param, "invalid_base64") from exc
 
 
-def to_messages(messages: list[ChatMessage], max_seconds: float) -> list[dict[str, Any]]:
-    """Messages in the form :meth:`AudioProcessor.conversation` takes, with each audio part decoded."""
-    out: list[dict[str, Any]] = []
+def to_messages(messages: list[ChatMessage], max_seconds: float) -> list[Message]:
+    """The conversation of a request (the wire format is checked by its schema), each audio part decoded."""
+    out: list[Message] = []
     for i, message in enumerate(messages):
         role = "system" if message.role == "developer" else message.role
         if isinstance(message.content, str):
-            out.append({"role": role, "content": message.content})
+            out.append(Message.text_only(role, message.content))
             continue
-        parts: list[dict[str, Any]] = []
+        parts: list[Part] = []
         for j, part in enumerate(message.content):
-            if isinstance(part, AudioPart):
+            if isinstance(part, WireAudioPart):
                 param = f"messages.{i}.content.{j}.input_audio.data"
-                samples = decode_audio(decode_base64(part.input_audio.data, param), param, max_seconds)
-                parts.append({"type": "audio", "audio": samples})
+                parts.append(AudioPart(decode_audio(decode_base64(part.input_audio.data, param), param, max_seconds)))
             else:
-                parts.append({"type": "text", "text": part.text})
-        out.append({"role": role, "content": parts})
+                parts.append(TextPart(part.text))
+        out.append(Message(role, tuple(parts)))
     return out

@@ -10,27 +10,20 @@ import numpy as np
 import torch
 
 from ..data.dataset import Row
-from ..eval.metrics import Tally, aggregate, score_answer, task_metrics, word_errors
+from ..eval.metrics import Tally, aggregate, task_metrics, word_errors
+from ..eval.runner import answer_rows, check_rows
 from ..model import AudioLLM
 
 
 def evaluate_rows(model: AudioLLM, rows: list[Row], batch_size: int, max_new_tokens: int) -> dict[str, float]:
-    """``{"dev/<task>/<metric>": score}`` over rows the model can read (unusable rows are left out and counted)."""
-    convs, kept = [], []
-    for row in rows:
-        try:
-            convs.append(model.processor.conversation(row.example.prompt_messages))
-            kept.append(row.example)
-        except ValueError:
-            continue
+    """``{"dev/<task>/<metric>": score}`` over rows the model can read (unusable rows are left out and counted),
+    answered and scored as ``audiollm eval`` answers them."""
+    good, bad = check_rows([row.example for row in rows], progress=False)
     tallies: dict[str, list[Tally]] = defaultdict(list)
-    for start in range(0, len(convs), batch_size):
-        answers = model.generate_conversations(convs[start : start + batch_size], max_new_tokens=max_new_tokens)
-        for example, answer in zip(kept[start : start + batch_size], answers):
-            headline = task_metrics(example.task)[0]
-            tally = score_answer(example.task, answer, example.answer, example.choices)[headline]
-            tallies[f"dev/{example.task or 'default'}/{headline}"].append(tally)
-    return _dev_scores(tallies, len(rows) - len(kept))
+    for result in answer_rows(model, good, batch_size, max_new_tokens, progress=False):
+        headline = task_metrics(result.task)[0]
+        tallies[f"dev/{result.task or 'default'}/{headline}"].append(result.scores[headline])
+    return _dev_scores(tallies, len(bad))
 
 
 def evaluate_alignment(model: AudioLLM, rows: list[Row], encode: Callable[[list[np.ndarray]], list[torch.Tensor]]
