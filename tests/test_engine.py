@@ -17,7 +17,7 @@ from audiollm import AudioLLM, AudioPart, Generation, GenerationRequest, Message
 from audiollm.audio import load_audio
 from audiollm.conversation import user_prompt
 from audiollm.server.app import create_app
-from audiollm.server.background import serve_in_thread
+from bench.serving import serve_in_thread
 from audiollm.server.settings import ServeConfig
 
 from .conftest import TINY_CONFIG, tone
