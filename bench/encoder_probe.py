@@ -2,7 +2,9 @@
 
 Fits a linear classifier on the pooled encoder frames of the train manifest's clips (a quarter, half and all of
 them) and prints its accuracy on the dev and test clips, beside which the model's ``audiollm eval`` accuracy on the
-same task can be read: a model at the probe's level is limited by its data, not by its adapter's training.
+same task can be read: a model at the probe's level is limited by its data, not by its adapter's training. Where
+the manifests hold multiple-choice rows about the probed clips, it also answers those by picking, of each row's
+options, the one it scores highest: the multiple-choice score a model hearing those features can be held to.
 
 ``--layers`` instead probes each encoder layer alone and their learned softmax mix (as ``encoder.layers: all``
 feeds the projector), on every train clip:
@@ -15,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audiollm.eval.probe import (format_curve, format_layers, labelled_clips, pooled_features, probe_curve,
-                                 probe_layers)
+from audiollm.eval.probe import (LinearProbe, choice_accuracy, choice_rows, format_curve, format_layers,
+                                 labelled_clips, pooled_features, probe_curve, probe_layers)
 from audiollm.model import load_model
 
 
@@ -41,6 +43,14 @@ def main() -> None:
         print(format_layers(probe_layers(train, held_out, layers)))
     else:
         print(format_curve(probe_curve(train, held_out)))
+    # The multiple-choice ceiling: the probe fitted on every train clip picks among each row's own options.
+    probe = LinearProbe(*train)
+    for split in ("dev", "test"):
+        rows = choice_rows(args.data / f"{split}.jsonl", sets[split].clips)
+        right, total = choice_accuracy(probe, features[split], sets[split].clips, rows)
+        if total:
+            print(f"{split}: multiple choice, the probe picking among each row's options: {right}/{total} = "
+                  f"{right / total:.1%}")
 
 
 if __name__ == "__main__":

@@ -248,7 +248,8 @@ def test_benchmarks_import_and_score_per_subtask(tmp_path: Path, wav_file, tiny_
 
 def test_encoder_probe_reads_labels_the_features_carry_and_counts_unseen_ones(tmp_path: Path, wav_file,
                                                                              tiny_model) -> None:
-    from audiollm.eval.probe import labelled_clips, pooled_features, probe_curve
+    from audiollm.eval.probe import (LinearProbe, choice_accuracy, choice_rows, labelled_clips, pooled_features,
+                                     probe_curve)
 
     def rows(freqs: list[float], name: str) -> Path:
         clips = [wav_file(0.5, f) for f in freqs]
@@ -272,6 +273,20 @@ def test_encoder_probe_reads_labels_the_features_carry_and_counts_unseen_ones(tm
     relabelled = ["mid", "mid", "low", "high"]
     [score] = probe_curve((x_train, train.labels), {"test": (x_test, relabelled)}, fractions=(1.0,))
     assert (score.correct, score.unseen) == (1, 2)
+
+    # Multiple choice: the probe picks, of each row's options, the one it scores highest; an option it never saw
+    # loses to any it knows, so a row whose right answer is unseen is counted wrong.
+    mcq = [example_row(str(c), "Low or high? (A) high (B) low", f"{label} ({'A' if label == 'high' else 'B'})",
+                       "mcq", choices=["high", "low"]) for c, label in zip(test.clips, test.labels)]
+    mcq.append(example_row(str(test.clips[2]), "Mid or low?", "mid", "mcq", choices=["mid", "low"]))
+    mcq.append(example_row(str(test.clips[0]), "Which?", "neither", "mcq", choices=["high", "low"]))
+    # Its own favourite ("high") not offered, it takes the best of what is.
+    mcq.append(example_row(str(test.clips[3]), "Mid or low?", "low", "mcq", choices=["mid", "low"]))
+    write_manifest(mcq, tmp_path / "mcq.jsonl")
+    choices = choice_rows(tmp_path / "mcq.jsonl", test.clips)
+    assert [r.right for r in choices] == [*test.labels, "mid", "low"]  # a row whose answer is no option is left out
+    probe = LinearProbe(x_train, train.labels)
+    assert choice_accuracy(probe, x_test, test.clips, choices) == (5, 6)
 
     with pytest.raises(ValueError, match="no single-clip rows of task 'instrument'"):
         labelled_clips(tmp_path / "train.jsonl", "instrument")

@@ -77,6 +77,37 @@ def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = Tru
     return torch.stack(rows)
 
 
+@dataclass(frozen=True)
+class ChoiceRow:
+    """A multiple-choice row about one probed clip: its options and which of them is right."""
+
+    clip: Path
+    options: list[str]
+    right: str
+
+
+def choice_rows(manifest: str | Path, clips: Sequence[Path]) -> list[ChoiceRow]:
+    """The manifest's single-clip multiple-choice rows about ``clips`` (answers name the option, with or without
+    its letter after it)."""
+    wanted = set(clips)
+    rows = []
+    for example in read_manifest(manifest):
+        if example.choices and len(example.audio) == 1 and example.audio[0] in wanted:
+            right = [o for o in example.choices if example.answer == o or example.answer.startswith(o + " (")]
+            if len(right) == 1:
+                rows.append(ChoiceRow(example.audio[0], list(example.choices), right[0]))
+    return rows
+
+
+def choice_accuracy(probe: LinearProbe, features: torch.Tensor, clips: Sequence[Path],
+                    rows: Sequence[ChoiceRow]) -> tuple[int, int]:
+    """(right, total) when the probe answers each row by the option it scores highest, as a model does that hears
+    the options: ``features`` are ``clips``' pooled features."""
+    index = {clip: i for i, clip in enumerate(clips)}
+    picks = probe.choose(features[[index[r.clip] for r in rows]], [r.options for r in rows]) if rows else []
+    return sum(pick == row.right for pick, row in zip(picks, rows)), len(rows)
+
+
 class LinearProbe:
     """Standardised features -> softmax regression, fitted full-batch with AdamW (weight decay regularises).
 
@@ -117,6 +148,17 @@ class LinearProbe:
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> list[str]:
         return [self.labels[i] for i in self._logits(self._standardise(features)).argmax(1).tolist()]
+
+    @torch.no_grad()
+    def choose(self, features: torch.Tensor, options: Sequence[Sequence[str]]) -> list[str]:
+        """For each clip, the one of its options the probe scores highest; an option no train clip had scores
+        below every known one."""
+        logits = self._logits(self._standardise(features))
+        picks = []
+        for row, choices in zip(logits.tolist(), options):
+            scores = [row[self.labels.index(o)] if o in self.labels else float("-inf") for o in choices]
+            picks.append(choices[scores.index(max(scores))])
+        return picks
 
 
 def probe_curve(train: tuple[torch.Tensor, Sequence[str]], held_out: dict[str, tuple[torch.Tensor, Sequence[str]]],
