@@ -21,6 +21,7 @@ from .conversation import Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
+from .placement import attention_implementation, resolve_device, resolve_dtype
 from .processor import AudioProcessor
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
@@ -30,6 +31,8 @@ from .vad import speech_spans
 CONFIG_FILE = "config.yaml"
 PROJECTOR_FILE = "projector.safetensors"
 LORA_DIR = "lora"
+# save_merged's LLM (LoRA folded in, with its tokenizer); a saved model holding it needs neither peft nor the base.
+MERGED_LLM_DIR = "llm"
 RELEASED_DIR = Path(__file__).parent / "released"
 
 
@@ -48,6 +51,8 @@ class AudioLLM(nn.Module):
             len(self.encoder.layers)
         )
         self.llm = self._prepare_llm(llm)
+        # True once the LoRA weights are folded into the LLM's own (inference only: nothing is left to train).
+        self.lora_merged = False
 
     def _prepare_llm(self, llm: PreTrainedModel) -> nn.Module:
         cfg = self.config
@@ -81,13 +86,46 @@ class AudioLLM(nn.Module):
         return cls(config)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, overrides: list[str] | None = None) -> AudioLLM:
-        """Load a saved model: ``"default"`` (the released model), a directory, or a Hugging Face hub id."""
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        overrides: list[str] | None = None,
+        device: str | torch.device | None = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        merge_lora: bool = True,
+    ) -> AudioLLM:
+        """Load a saved model: ``"default"`` (the released model), a directory, or a Hugging Face hub id.
+
+        ``device`` and ``dtype`` (names from :mod:`audiollm.placement`) say where it runs; None leaves the model
+        where and as it was built (on the CPU, in the config's dtypes), for a trainer that places it itself.
+        ``merge_lora`` folds the LoRA weights into the LLM's, so each decoding step runs one matmul per layer and no
+        peft wrapper (same greedy answers); training loads with it off, to keep LoRA separate and trainable."""
         path = resolve_pretrained(name_or_path)
         config = AudioLLMConfig.from_yaml(path / CONFIG_FILE, overrides)
+        if (path / MERGED_LLM_DIR).is_dir():
+            config.llm.name, config.llm.random = str(path / MERGED_LLM_DIR), None
         model = cls(config)
         model.load_adapters(path)
-        return model
+        if merge_lora:
+            model._merge_lora_in_place()
+        return model._place(device, dtype)
+
+    def _merge_lora_in_place(self) -> None:
+        # A 4-bit base would be re-quantized after the merge, which changes answers: it keeps its LoRA apart.
+        if self.config.lora.enabled and not self.config.quantization.load_in_4bit and not self.lora_merged:
+            self.llm = self.llm.merge_and_unload()
+            self.lora_merged = True
+
+    def _place(self, device: str | torch.device | None, dtype: str | torch.dtype | None) -> AudioLLM:
+        """Move the whole model (encoder, projector and LLM together) to ``device`` in ``dtype`` (None: as is)."""
+        if device is None or self.config.quantization.load_in_4bit:
+            # bitsandbytes owns a 4-bit model's dtypes and places it itself.
+            return self
+        target = resolve_device(device)
+        chosen = None if dtype is None else resolve_dtype(dtype, target)
+        self.to(device=target, dtype=chosen)
+        self.llm.set_attn_implementation(attention_implementation(target, chosen or self.llm.dtype))
+        return self
 
     def load_adapters(self, path: Path) -> None:
         """Load projector (and LoRA, when saved) weights written by :meth:`save_pretrained`."""
@@ -118,9 +156,32 @@ class AudioLLM(nn.Module):
 
     def merge_lora(self) -> PreTrainedModel:
         """A plain transformers LLM with the LoRA weights merged in (this model is left unchanged)."""
-        if not self.config.lora.enabled:
+        if not self.config.lora.enabled or self.lora_merged:
             return copy.deepcopy(self.llm)
         return copy.deepcopy(self.llm).merge_and_unload()
+
+    def save_merged(self, path: str | Path) -> None:
+        """Write one checkpoint that needs no peft and no base LLM: the LLM with LoRA merged (and its tokenizer) in
+        ``llm/``, the projector, and the config (LoRA off); :meth:`from_pretrained` loads it. The encoder stays
+        referenced by name."""
+        from safetensors.torch import save_file
+
+        if self.config.quantization.load_in_4bit:
+            raise ValueError("save_merged: a 4-bit LLM cannot take its LoRA without re-quantizing; load the model "
+                             "without quantization.load_in_4bit to merge it")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        llm = self.llm if self.lora_merged or not self.config.lora.enabled else self.merge_lora()
+        with _plain_float_config(llm):
+            llm.save_pretrained(path / MERGED_LLM_DIR, safe_serialization=True)
+        self.tokenizer.save_pretrained(path / MERGED_LLM_DIR)
+        config = copy.deepcopy(self.config)
+        # Read relative to the saved directory by from_pretrained.
+        config.llm.name, config.llm.random = MERGED_LLM_DIR, None
+        config.lora.enabled = False
+        config.to_yaml(path / CONFIG_FILE)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
+        save_file(state, path / PROJECTOR_FILE)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -429,11 +490,31 @@ class AudioLLM(nn.Module):
         return text
 
 
-def load_model(spec: str | Path, overrides: list[str] | None = None) -> AudioLLM:
-    """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes."""
+def load_model(spec: str | Path, overrides: list[str] | None = None, device: str | None = "auto",
+               dtype: str | None = "auto", merge_lora: bool = True) -> AudioLLM:
+    """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes,
+    placed on ``device`` in ``dtype``. Training passes None for both and ``merge_lora=False``."""
     if str(spec).endswith((".yaml", ".yml")):
-        return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))
-    return AudioLLM.from_pretrained(spec, overrides)
+        return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))._place(device, dtype)
+    return AudioLLM.from_pretrained(spec, overrides, device, dtype, merge_lora)
+
+
+@contextlib.contextmanager
+def _plain_float_config(llm: PreTrainedModel) -> Iterator[None]:
+    """An LLM converted from GGUF keeps transformers' ``quantization_config: gguf`` though its weights are plain
+    floats, and transformers refuses to save it; saved without it, the copy loads as the floats it holds."""
+    quantizer = getattr(llm, "hf_quantizer", None)
+    quantization = getattr(llm.config, "quantization_config", None)
+    if quantizer is None:
+        yield
+        return
+    llm.hf_quantizer = None
+    del llm.config.quantization_config
+    try:
+        yield
+    finally:
+        llm.hf_quantizer = quantizer
+        llm.config.quantization_config = quantization
 
 
 def _without_padding(ids: list[int], pad_token_id: int | None) -> list[int]:

@@ -68,7 +68,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                          "pass --resume to continue that run, or choose another output_dir")
 
     torch.manual_seed(cfg.seed)
-    model = load_model(cfg.model, cfg.model_config_overrides())
+    # The backend places the model; LoRA stays separate, to be trained.
+    model = load_model(cfg.model, cfg.model_config_overrides(), device=None, dtype=None, merge_lora=False)
     backend = build_backend(model, cfg)
     main = backend.rank == 0
     try:
