@@ -124,7 +124,9 @@ class AudioLLM(nn.Module):
         target = resolve_device(device)
         chosen = None if dtype is None else resolve_dtype(dtype, target)
         self.to(device=target, dtype=chosen)
-        self.llm.set_attn_implementation(attention_implementation(target, chosen or self.llm.dtype))
+        attention = attention_implementation(target, chosen or self.llm.dtype)
+        if attention != "sdpa":  # transformers' own default
+            self.llm.set_attn_implementation(attention)
         return self
 
     def load_adapters(self, path: Path) -> None:
@@ -192,10 +194,14 @@ class AudioLLM(nn.Module):
 
     # ---- forward ------------------------------------------------------------------------------------------
 
-    def encode_clips(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    def encode_clips(self, clips: Sequence[np.ndarray], together: bool = False) -> list[torch.Tensor]:
         """Each clip (16 kHz samples) as frozen-encoder frames ``(frames, d_model)``: its log-mel windows (the
-        processor's settings) through the encoder. The one place waveforms become encoder frames."""
-        return [self.encoder.encode(self.processor.features(clip)) for clip in clips]
+        processor's settings) through the encoder. The one place waveforms become encoder frames. ``together``
+        runs every clip in one padded, attention-masked forward (inference); training encodes clip by clip."""
+        features = [self.processor.features(clip) for clip in clips]
+        if together and len(clips) > 1:
+            return self.encoder.encode_together(features)
+        return [self.encoder.encode(windows) for windows in features]
 
     def project_frames(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
@@ -340,7 +346,7 @@ class AudioLLM(nn.Module):
             transcripts = None
         batch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
                                transcripts=transcripts).to(self.device)
-        audio = self.project_frames(self.encode_clips(batch.clips)) if batch.clips else None
+        audio = self.project_frames(self.encode_clips(batch.clips, together=True)) if batch.clips else None
         embeds = self.embed(batch.input_ids, audio)
         prompt_tokens = batch.attention_mask.sum(dim=1).tolist()
         audio_tokens = (batch.input_ids == self.processor.audio_token_id).sum(dim=1).tolist()
