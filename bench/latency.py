@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -204,6 +205,7 @@ def main() -> None:
                         help="Whisper's transcript in the prompt: without it, with it, or both")
     parser.add_argument("--skip-ct2", action="store_true", help="leave CTranslate2 out of the decode comparison")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
 
     model, name = pick_model(args.model, merge_lora=True)
     models = {"merged": model, "peft": pick_model(name, merge_lora=False)[0]}

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Greedy answers of the untrained tiny model (seeded random weights) as generation gave them before inference
 # loading, encoding and decoding were made faster: long and arbitrary, so any change in the numbers on the path shows.
 PINNED_RANDOM_ANSWERS = [
-    '�=\x08�T-@�UJ�F�x�ԐD0m�Uxb',
-    '\x03',
-    'Pʷ�O-R�dg�Fތ�U�&b\x13�h\\�',
-    '���\x08b\x04�,,��\x12T:^��OV�44',
+    'Ȁ���I��\x0cn�Z\x0enm*�KK�b�',
+    '9�Rf�#qUS��x�U��r?�B��8',
+    'WV�6���6',
+    '�W}OOOO�UUU�O�\x02ǆ������',
 ]
 # Questions the tiny model was not trained on: answers of some length, from the trained LoRA.
 UNSEEN = [(PAIRS[0][0], "Describe the clip at length."), (PAIRS[3][0], "What is it?")]
