@@ -152,6 +152,10 @@ class AudioLLM(nn.Module):
         """Write config, projector and LoRA (safetensors only); base weights stay referenced by name."""
         from safetensors.torch import save_file
 
+        if self.lora_merged:
+            raise ValueError("this model's LoRA is merged into its LLM (from_pretrained merges it for inference), so "
+                             "there is no adapter to save: save_merged(dir) writes the merged model, or load with "
+                             "merge_lora=False to save or fine-tune the adapter")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.config.to_yaml(path / CONFIG_FILE)

@@ -1,8 +1,9 @@
 """Where an inference model runs: ``device`` and ``dtype`` names, resolved once for every front end.
 
 ``auto`` picks CUDA when there is one, else the CPU; its dtype is bfloat16 on CUDA and, on the CPU, what the model
-config says (float32 for the released model). bfloat16 on an AVX512-BF16 CPU changed the released model's greedy
-answers (see bench/latency.py), so it is not the CPU default; ``--dtype bfloat16`` asks for it.
+config says (float32 for the released model). Whether bfloat16 keeps the released model's greedy answers on a CPU
+with AVX512-BF16 is what bench/latency.py compares; until it does, float32 stays the CPU default and ``--dtype
+bfloat16`` asks for bfloat16.
 """
 
 from __future__ import annotations

@@ -112,3 +112,12 @@ def test_the_encoder_runs_clips_of_different_lengths_in_one_forward(tiny_model: 
     for alone, batched in zip(one_by_one, together):
         assert alone.shape == batched.shape
         torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_a_merged_model_refuses_to_save_an_adapter_it_no_longer_has(saved: Path, tmp_path: Path):
+    merged = AudioLLM.from_pretrained(saved)
+    with pytest.raises(ValueError, match="save_merged"):
+        merged.save_pretrained(tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+    AudioLLM.from_pretrained(saved, merge_lora=False).save_pretrained(tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "lora").is_dir()
