@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from transformers import PreTrainedModel, StoppingCriteriaList
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
-from .audio import WINDOW_SECONDS, AudioInput, encoder_frames, load_audio, log_mel, split_windows
+from .audio import (SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, AudioInput, audio_seconds, encoder_frames,
+                    load_audio, log_mel, split_windows)
 from .config import DEFAULT_PROMPT, AudioLLMConfig
-from .conversation import Message, user_prompt
+from .conversation import AudioPart, Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
@@ -249,6 +251,7 @@ class AudioLLM(nn.Module):
     ) -> Iterator[tuple[int, str | Generation]]:
         # Rows that can share a decode loop go together: same transcript switch (one processor call), and beam
         # searches of one width and length.
+        requests = [self._fitted(request, i) for i, request in enumerate(requests)]
         groups: dict[tuple[bool | None, int, int], list[int]] = {}
         for i, request in enumerate(requests):
             beams, limit = request.num_beams, self._limit(request) if request.num_beams > 1 else 0
@@ -267,6 +270,39 @@ class AudioLLM(nn.Module):
 
     def _limit(self, request: GenerationRequest) -> int:
         return request.max_new_tokens or self.config.max_new_tokens
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the LLM can attend over: the prompt (audio placeholders included) and the answer together."""
+        return int(self.llm.config.max_position_embeddings)
+
+    def _fitted(self, request: GenerationRequest, index: int) -> GenerationRequest:
+        """The request with its clips decoded, or a ValueError with the numbers when its prompt and answer do not
+        fit in the LLM's context. A clip's length is read from its header first: one too long is never decoded.
+        The transcript path's words (added later) are not counted here."""
+        room = self.context_length - self._limit(request)
+        per_second = self.processor.num_audio_tokens(WINDOW_SAMPLES) / WINDOW_SECONDS
+        clips = [clip for message in request.conversation for clip in message.clips]
+        seconds = sum(s for s in map(audio_seconds, clips) if s is not None)
+
+        def refuse(prompt: str) -> ValueError:
+            return ValueError(f"request {index}: {prompt} and up to {self._limit(request)} new tokens are asked "
+                              f"for; the LLM's context holds {self.context_length} tokens (at most "
+                              f"{max(0.0, room / per_second):.0f} s of audio)")
+
+        if seconds * per_second > room:
+            raise refuse(f"the audio lasts {seconds:.1f} s (about {seconds * per_second:.0f} audio tokens)")
+        messages = [Message(m.role, tuple(AudioPart(load_audio(p.audio, max_seconds=room / per_second))
+                                          if isinstance(p, AudioPart) else p for p in m.content))
+                    for m in request.conversation]
+        conversation = self.processor.conversation(messages)
+        ids, _ = self.processor.tokenize(conversation, True)
+        if len(ids) > room:
+            audio = ids.count(self.processor.audio_token_id)
+            heard = sum(len(a) for a in conversation.audios) / SAMPLE_RATE
+            of_audio = f" ({audio} of them audio, {heard:.1f} s)" if audio else ""
+            raise refuse(f"the prompt is {len(ids)} tokens{of_audio}")
+        return dataclasses.replace(request, conversation=messages)
 
     def _prefill(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor, list[Row]]:
         """The prompts' embeddings (left-padded, audio spliced in), their attention mask, and one row each."""
@@ -337,6 +373,8 @@ class AudioLLM(nn.Module):
 
         ``transcript=False`` leaves Whisper's transcript out of the prompt for this call (lower latency); ``kwargs``
         are further :class:`GenerationRequest` fields (``num_beams``, ``stop``, ``top_p``, ``seed``)."""
+        if not isinstance(prompt, (str, list, tuple)):
+            raise ValueError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         if isinstance(prompt, str):
             request = GenerationRequest(user_prompt(audio, prompt), max_new_tokens, temperature,
                                         transcript=transcript, **kwargs)
