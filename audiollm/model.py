@@ -26,7 +26,7 @@ from .llm import build_llm
 from .processor import AudioProcessor
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
-from .transcribe import SILENT, Decoded, Segment, join_windows
+from .transcribe import SILENT, Decoded, Segment, Task, join_windows
 from .vad import speech_spans
 
 CONFIG_FILE = "config.yaml"
@@ -419,13 +419,14 @@ class AudioLLM(nn.Module):
 
     @torch.no_grad()
     def transcribe(self, audio: AudioInput, timestamps: bool = False, language: str | None = "en",
-                   pad_to_30s: bool = True) -> str | list[Segment]:
+                   pad_to_30s: bool = True, task: Task = "transcribe") -> str | list[Segment]:
         """Whisper's own greedy decoding of a clip of any length, 30 s window by 30 s window.
 
         Returns the text, or with ``timestamps`` the segments ``(start_s, end_s, text)`` in seconds from the clip's
         start. Windows without speech (``encoder.speech_detector``: silero-vad, or Whisper's no-speech
         probability) give nothing. ``language`` is the spoken language Whisper is told (English-only checkpoints
-        take None).
+        take None; None on a multilingual one: detected per window). ``task="translate"`` is Whisper's translation:
+        the words in English.
 
         ``pad_to_30s`` decodes each window padded to 30 s as Whisper was trained (an encoder pass of its own when
         the model's frames are unpadded); off, the decoder reads the clip's own frames. Measured with Whisper-base,
@@ -445,17 +446,17 @@ class AudioLLM(nn.Module):
         """
         samples = load_audio(audio)
         with self._evaluating():
-            decoded = [self._decode_window(w, timestamps, language, pad_to_30s) for w in split_windows(samples)]
+            decoded = [self._decode_window(w, timestamps, language, pad_to_30s, task) for w in split_windows(samples)]
         segments = join_windows(decoded, WINDOW_SECONDS)
         return segments if timestamps else " ".join(s.text for s in segments)
 
-    def _decode_window(self, window: np.ndarray, timestamps: bool, language: str | None, pad_to_30s: bool
-                       ) -> Decoded:
+    def _decode_window(self, window: np.ndarray, timestamps: bool, language: str | None, pad_to_30s: bool,
+                       task: Task) -> Decoded:
         cfg = self.config.encoder
         if cfg.speech_detector == "silero-vad" and not speech_spans(window):
             return SILENT  # not decoded at all: a doorbell costs no decoding
         frames = self.encoder.final(log_mel(window, cfg.n_mels, pad_to_30s))
-        decoded = self.encoder.decoder.decode(frames, timestamps, language, encoder_frames(len(window), False))
+        decoded = self.encoder.decoder.decode(frames, timestamps, language, encoder_frames(len(window), False), task)
         if cfg.speech_detector == "whisper" and decoded.no_speech_prob >= cfg.no_speech_threshold:
             return SILENT
         return decoded

@@ -218,7 +218,7 @@ def test_a_stream_whose_client_has_left_stops_generating() -> None:
 
     model.stream_batch = counting  # type: ignore[method-assign]
     request = GenerationRequest(library_messages(tone(1.0), "What?"), max_new_tokens=64)
-    batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0, max_prompt_tokens=4096)
+    batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0)
 
     async def streams() -> tuple[list[Any], list[Any]]:
         batcher.stream(request)
@@ -304,18 +304,18 @@ def gated() -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
     """A server with an API key and room for one waiting request, whose model waits until released."""
     entered, release = threading.Event(), threading.Event()
     model = AudioLLM.from_config(TINY_CONFIG)
-    real = model.generate_batch
+    real = model.stream_batch
 
-    def held(*args: Any, **kwargs: Any) -> list[Any]:
+    def held(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         release.wait(timeout=60)
-        return real(*args, **kwargs)
+        yield from real(*args, **kwargs)
 
     config = ServeConfig(model=str(TINY_CONFIG), api_key="s3cret", queue_size=1, max_batch=1, batch_window_ms=0,
                          speech="klingon")
     app = create_app(config, model)
     with serve_in_thread(app) as url:
-        model.generate_batch = held  # type: ignore[method-assign]
+        model.stream_batch = held  # type: ignore[method-assign]
         try:
             yield url, app, entered, release
         finally:
@@ -349,7 +349,7 @@ def test_full_queue_answers_503_then_recovers(gated: tuple[str, Any, threading.E
         first = pool.submit(post)
         assert entered.wait(timeout=30)  # the worker holds the first request
         second = pool.submit(post)
-        while app.state.batcher.waiting < 1 and not second.done():
+        while app.state.engine.batcher.waiting < 1 and not second.done():
             time.sleep(0.01)
         third = post()
         assert third.status_code == 503
