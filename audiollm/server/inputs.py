@@ -87,7 +87,15 @@ def to_messages(messages: list[ChatMessage], config: ServeConfig) -> list[Messag
     decoded: dict[tuple[int, int], np.ndarray] = {}
     left = config.max_total_audio_seconds
     for (i, j, _), clip in zip(wire_clips, clips):
-        samples = decode_audio(clip.data, clip.param, min(config.max_audio_seconds, left))
+        try:
+            samples = decode_audio(clip.data, clip.param, min(config.max_audio_seconds, left))
+        except APIError as exc:
+            if exc.code != "audio_too_long" or left >= config.max_audio_seconds:
+                raise
+            raise APIError(400, f"messages: the request's audio lasts over {config.max_total_audio_seconds:g} s in "
+                                f"all ({clip.param}: its header does not say how long; decoding stopped there); "
+                                f"the limit is {config.max_total_audio_seconds:g} s", "messages",
+                           "audio_too_long") from exc
         decoded[i, j] = samples
         left -= len(samples) / SAMPLE_RATE
     return [_message(i, message, decoded) for i, message in enumerate(messages)]
