@@ -95,7 +95,7 @@ class Responder:
         except AudioError as exc:
             if "the limit is" not in str(exc):
                 raise
-            raise AudioError(f"{exc}: this demo takes clips up to {self.max_seconds:.0f} s") from exc
+            raise AudioError(str(exc).replace("the limit is", "this demo takes clips up to")) from exc
 
     def answer(self, audio_path: str | None, text: str, chat: Chat | None,
                history: list[Message] | None) -> Iterator[tuple]:
