@@ -156,7 +156,8 @@ def measure(name: str, args: argparse.Namespace, serve_args: list[str], clients:
     with tempfile.TemporaryFile("w+") as log:
         try:
             with serve_in_process(["--model", args.model, "--queue-size", str(max(64, 2 * clients)),
-                                   "--max-tokens", str(args.max_tokens), *serve_args], log) as (url, proc):
+                                   "--max-tokens", str(args.max_tokens), *serve_args], log,
+                                  timeout=args.start_timeout) as (url, proc):
                 server = psutil.Process(proc.pid)
                 name_id = httpx.get(url + "/v1/models").json()["data"][0]["id"]
                 # One request first, so one-time costs (first forward pass, allocator growth) count in "before".
@@ -222,6 +223,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--max-batch", type=int, default=32, help="the batched server's largest batch")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for each run's whole load")
+    parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds allowed for a server to start")
     parser.add_argument("--stream", action="store_true", help="clients stream their answers (batching server only)")
     parser.add_argument("--mixed", action="store_true", help="each client sends a chat request, a streamed one and "
                                                              "a transcription in turn (batching server only)")
