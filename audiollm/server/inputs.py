@@ -60,7 +60,7 @@ def audio_url_bytes(url: str, param: str, config: ServeConfig) -> bytes:
                            "invalid_audio_url")
         return decode_base64(match["data"], param)
     if scheme in ("http", "https"):
-        return fetch_audio(url, param, config.audio_url_hosts, int(config.max_body_mb * 1e6),
+        return fetch_audio(url, param, config.audio_url_hosts or (), int(config.max_body_mb * 1e6),
                            config.audio_url_timeout_s)
     raise APIError(400, f"{param}: audio URLs must be data: URIs (or http(s) from the hosts this server allows), "
                         f"got the scheme {scheme or 'none'!r}", param, "invalid_audio_url")

@@ -35,8 +35,9 @@ class ServeConfig:
     max_tokens: int = option(512, "the largest max_tokens a request may ask for")
     max_prompt_tokens: int = option(4096, "longest prompt in tokens, audio placeholders included (30 s of audio is "
                                           "375 with the projector stacking 4 frames)")
-    audio_url_hosts: tuple[str, ...] = option((), "hosts whose http(s) audio_url parts are fetched (default: none; "
-                                                  "data: URIs are always accepted, no other scheme ever)")
+    audio_url_hosts: tuple[str, ...] | None = option(None, "hosts whose http(s) audio_url parts are fetched (default: "
+                                                           "none; data: URIs are always accepted, no other scheme "
+                                                           "ever)")
     audio_url_timeout_s: float = option(10.0, "seconds allowed to fetch one audio_url (its size is limited by "
                                               "--max-body-mb)")
     speech: str = option("hibari", "speech backend for spoken answers (hibari, piper or espeak), loaded on the "
@@ -59,7 +60,7 @@ class ServeConfig:
             raise ValueError(f"batch_window_ms must be at least 0, got {self.batch_window_ms}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0-65535, got {self.port}")
-        self.audio_url_hosts = tuple(host.lower() for host in self.audio_url_hosts)
+        self.audio_url_hosts = tuple(host.lower() for host in self.audio_url_hosts or ())
         if self.api_key == "":
             raise ValueError("api_key is empty; give a key or leave it out")
 
