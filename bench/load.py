@@ -223,7 +223,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--max-batch", type=int, default=32, help="the batched server's largest batch")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for each run's whole load")
-    parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds allowed for a server to start")
+    parser.add_argument("--start-timeout", type=float, default=600.0, help="seconds allowed for a server to start")
     parser.add_argument("--stream", action="store_true", help="clients stream their answers (batching server only)")
     parser.add_argument("--mixed", action="store_true", help="each client sends a chat request, a streamed one and "
                                                              "a transcription in turn (batching server only)")

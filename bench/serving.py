@@ -44,7 +44,7 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeou
 
 
 @contextmanager
-def serve_in_process(args: list[str], log: IO[str], timeout: float = 180.0, env: dict[str, str] | None = None
+def serve_in_process(args: list[str], log: IO[str], timeout: float = 600.0, env: dict[str, str] | None = None
                      ) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run ``audiollm serve ARGS --port <free>`` with its output to ``log`` (in ``env``, default this process's
     environment); yield its URL once ``/health`` answers, and stop it with Ctrl-C (SIGINT) on exit."""
