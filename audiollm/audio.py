@@ -43,24 +43,22 @@ def describe(source: object) -> str:
     return f"<{type(source).__name__}>"
 
 
-def load_audio(source: AudioInput, name: str | None = None) -> np.ndarray:
+def load_audio(source: AudioInput, name: str | None = None, max_seconds: float | None = None) -> np.ndarray:
     """Return ``source`` as a 1-D float32 array at 16 kHz.
 
     ``source`` is a path (wav, flac, ogg, mp3), encoded file bytes, a 1-D array already at 16 kHz, or
     ``(array, sample_rate)``. Multi-channel audio is mixed down; other rates are resampled with soxr.
+
+    With ``max_seconds`` a longer clip is refused (AudioError with both lengths) from its file header before any
+    decoding, or, for a stream whose header does not say (FLAC piped out of ffmpeg), as soon as decoding passes it.
     """
     label = name or describe(source)
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise AudioError(f"{label}: file not found")
-        if not path.is_file():
-            raise AudioError(f"{label}: not a file")
-        samples, rate = _decode(path, label)
+        samples, rate = _decode(_existing(Path(source), label), label, max_seconds)
     elif isinstance(source, bytes):
         if not source:
             raise AudioError(f"{label}: empty data")
-        samples, rate = _decode(io.BytesIO(source), label)
+        samples, rate = _decode(io.BytesIO(source), label, max_seconds)
     elif isinstance(source, tuple):
         if len(source) != 2:
             raise AudioError(f"{label}: expected (array, sample_rate)")
@@ -73,15 +71,76 @@ def load_audio(source: AudioInput, name: str | None = None) -> np.ndarray:
     else:
         raise AudioError(f"{label}: unsupported audio input type {type(source).__name__}; "
                          "give a path, bytes, a 16 kHz array, or (array, sample_rate)")
-    return _normalise(samples, rate, label)
+    samples = _normalise(samples, rate, label)
+    if max_seconds is not None:
+        check_seconds(len(samples) / SAMPLE_RATE, max_seconds, label)
+    return samples
 
 
-def _decode(file: Path | io.BytesIO, label: str) -> tuple[np.ndarray, int]:
+def check_seconds(seconds: float, max_seconds: float, label: str) -> None:
+    if seconds > max_seconds:
+        raise AudioError(f"{label}: the audio lasts {seconds:.1f} s; the limit is {max_seconds:g} s")
+
+
+def audio_seconds(source: AudioInput) -> float | None:
+    """How long a clip lasts without decoding it: from a file's header, or an array's length; None when the header
+    does not say (a streamed FLAC) or the input is not readable (:func:`load_audio` names that problem)."""
+    if isinstance(source, (str, Path, bytes)):
+        try:
+            info = sf.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+        except (sf.LibsndfileError, RuntimeError, TypeError, EOFError, OSError):
+            return None
+        return None if info.frames >= _UNKNOWN_LENGTH or info.samplerate <= 0 else info.frames / info.samplerate
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], (int, float)) and source[1] > 0:
+        return len(source[0]) / source[1] if hasattr(source[0], "__len__") else None
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        return source.shape[-1] / SAMPLE_RATE if source.ndim else None
+    return None
+
+
+def _existing(path: Path, label: str) -> Path:
+    if not path.exists():
+        raise AudioError(f"{label}: file not found")
+    if not path.is_file():
+        raise AudioError(f"{label}: not a file")
+    return path
+
+
+# libsndfile's frame count for a stream whose header leaves the length out (SF_COUNT_MAX).
+_UNKNOWN_LENGTH = 2**63 - 1
+_BLOCK_FRAMES = 1 << 16
+
+
+def _decode(file: Path | io.BytesIO, label: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
     try:
-        samples, rate = sf.read(file, dtype="float32", always_2d=True)
+        with sf.SoundFile(file) as f:
+            if max_seconds is not None and f.frames < _UNKNOWN_LENGTH and f.samplerate > 0:
+                check_seconds(f.frames / f.samplerate, max_seconds, label)
+            samples = f.read(dtype="float32", always_2d=True) if f.frames < _UNKNOWN_LENGTH else \
+                _read_unknown_length(f, label, max_seconds)
+            rate = f.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, EOFError) as exc:
         raise AudioError(f"{label}: not a readable audio file ({exc})") from exc
     return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0], rate
+
+
+def _read_unknown_length(f: sf.SoundFile, label: str, max_seconds: float | None) -> np.ndarray:
+    """Block by block to the stream's end. soundfile's own reads seek past each block, which such a stream
+    refuses, so libsndfile's read is called directly."""
+    limit = None if max_seconds is None else int(max_seconds * f.samplerate)
+    blocks: list[np.ndarray] = []
+    total = 0
+    while True:
+        block = np.empty((_BLOCK_FRAMES, f.channels), dtype=np.float32)
+        got = sf._snd.sf_readf_float(f._file, sf._ffi.cast("float *", block.ctypes.data), _BLOCK_FRAMES)
+        if got <= 0:
+            break
+        blocks.append(block[:got])
+        total += got
+        if limit is not None and total > limit:
+            raise AudioError(f"{label}: the audio lasts over {max_seconds:g} s (its header does not say how long; "
+                             f"decoding stopped there); the limit is {max_seconds:g} s")
+    return np.concatenate(blocks) if blocks else np.empty((0, f.channels), dtype=np.float32)
 
 
 def _as_array(samples: object, label: str) -> np.ndarray:

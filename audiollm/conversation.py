@@ -8,6 +8,7 @@ dataclasses refuse a bad role or part themselves, so a ``Message`` that exists i
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, get_args
 
@@ -24,6 +25,11 @@ class TextPart:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise ValueError(f"a text part's text must be a string, got {type(self.text).__name__}")
+        surrogate = _LONE_SURROGATE.search(self.text)
+        if surrogate:
+            # Such a string has no UTF-8 form: the tokenizer would fail on it with a TypeError.
+            raise ValueError(f"a text part's text holds a lone UTF-16 surrogate U+{ord(surrogate.group()):04X} at "
+                             f"character {surrogate.start()}; it is not valid Unicode text")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +38,13 @@ class AudioPart:
 
     audio: AudioInput
 
+    def __post_init__(self) -> None:
+        if self.audio is None:
+            raise ValueError("an audio part's audio is None; give a path, bytes, samples or (samples, sample_rate)")
+
 
 Part = TextPart | AudioPart
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +81,8 @@ def conversation_clips(messages: Sequence[Message]) -> list[AudioInput]:
 
 def user_prompt(audio: AudioInput | Sequence[AudioInput] | None, prompt: str) -> list[Message]:
     """A single user turn: the audio clip(s) first, then the prompt text."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string (or, batched, a list of strings), got {type(prompt).__name__}")
     clips = [] if audio is None else list(audio) if isinstance(audio, list) else [audio]
     return [Message("user", (*(AudioPart(clip) for clip in clips), TextPart(prompt)))]
 
@@ -101,19 +114,23 @@ def parse_messages(
         if role not in ROLES:
             raise ValueError(f"message {i}: role must be system, user or assistant, got {role!r}")
         if isinstance(content, str):
-            out.append(Message.text_only(role, content))
-            continue
+            content = [{"type": "text", "text": content}]
         if not isinstance(content, list) or not content:
             raise ValueError(f"message {i}: content must be a string or a non-empty list of parts")
-        parts: list[Part] = []
-        for j, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text" and isinstance(part.get("text"), str):
-                parts.append(TextPart(part["text"]))
-            elif kind == "audio":
-                parts.append(AudioPart(audio(part, f"message {i} part {j}")))
-            else:
-                raise ValueError(f"message {i} part {j}: expected a text part or an audio part, got {kind!r}")
+        parts = [_part(part, f"message {i} part {j}", audio) for j, part in enumerate(content)]
         out.append(Message(role, tuple(parts)))
     return out
 
+
+def _part(part: Any, where: str, audio: Callable[[dict[str, Any], str], AudioInput]) -> Part:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and not isinstance(part.get("text"), str):
+        raise ValueError(f"{where}: a text part needs 'text', a string; got {type(part.get('text')).__name__}")
+    if kind not in ("text", "audio"):
+        raise ValueError(f"{where}: expected a text part (type 'text' with 'text') or an audio part (type 'audio' "
+                         f"with 'audio'), got {part!r:.80}")
+    clip = audio(part, where) if kind == "audio" else None
+    try:
+        return TextPart(part["text"]) if kind == "text" else AudioPart(clip)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc

@@ -17,7 +17,7 @@ import numpy as np
 # Before gradio is imported anywhere: the demo makes no calls outside the machine it runs on.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from .audio import SAMPLE_RATE, AudioError, load_audio, to_pcm16  # noqa: E402 - after the environment is set
+from .audio import AudioError, load_audio, to_pcm16  # noqa: E402 - after the environment is set
 from .config import DEFAULT_PROMPT  # noqa: E402
 from .conversation import AudioPart, Message, Part, TextPart  # noqa: E402
 
@@ -35,6 +35,8 @@ EXAMPLES = [
     ("doorbell.flac", "What sound is this?"),
 ]
 DEFAULT_MAX_SECONDS = 60.0
+# 60 s of 48 kHz stereo 16-bit WAV is 11.5 MB; compressed formats are smaller.
+MAX_UPLOAD_MB = 20.0
 # Two answers at a time on a small machine; the rest wait in the queue (up to QUEUE_SIZE) and are answered in turn.
 CONCURRENCY = 2
 QUEUE_SIZE = 64
@@ -84,15 +86,17 @@ class Responder:
         self.max_new_tokens = max_new_tokens
 
     def check_clip(self, path: str | None) -> np.ndarray | None:
-        """The clip as 16 kHz samples; a clip that cannot be used raises AudioError with the reason."""
+        """The clip as 16 kHz samples; a clip that cannot be used raises AudioError with the reason. Its length is
+        read from its header before it is decoded (a stream whose header does not say is decoded only up to the
+        limit)."""
         if not path:
             return None
-        samples = load_audio(path, name=Path(path).name)
-        seconds = samples.size / SAMPLE_RATE
-        if seconds > self.max_seconds:
-            raise AudioError(f"{Path(path).name}: the clip is {seconds:.0f} s long; this demo takes clips up to "
-                             f"{self.max_seconds:.0f} s")
-        return samples
+        try:
+            return load_audio(path, name=Path(path).name, max_seconds=self.max_seconds)
+        except AudioError as exc:
+            if "the limit is" not in str(exc):
+                raise
+            raise AudioError(str(exc).replace("the limit is", "this demo takes clips up to")) from exc
 
     def answer(self, audio_path: str | None, text: str, chat: Chat | None,
                history: list[Message] | None) -> Iterator[tuple]:
@@ -183,9 +187,12 @@ def build_demo(
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> None:
-    """Serve the demo on ``host`` (loopback unless told otherwise), never through a public share link."""
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = MAX_UPLOAD_MB,
+           **kwargs: Any) -> None:
+    """Serve the demo on ``host`` (loopback unless told otherwise), never through a public share link; gradio
+    refuses uploads over ``max_upload_mb`` before it stores them."""
     import gradio as gr
 
     theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
-    demo.launch(server_name=host, server_port=port, share=False, show_error=False, theme=theme, **kwargs)
+    demo.launch(server_name=host, server_port=port, share=False, show_error=False, theme=theme,
+                max_file_size=int(max_upload_mb * 1e6), **kwargs)

@@ -33,9 +33,12 @@ def _random_whisper(cfg: EncoderConfig, dims: RandomWhisperConfig) -> tuple[Whis
     # Byte tokens first, then Whisper's special tokens and its 1501 timestamps, in Whisper's order.
     specials = len(text.get_vocab())
     end, start, english, transcribe, no_speech, no_timestamps = range(specials, specials + 6)
-    vocab = WhisperVocab(start=start, end=end, transcribe=transcribe, no_timestamps=no_timestamps,
-                         no_speech=no_speech, timestamp_begin=no_timestamps + 1, languages={"en": english},
-                         suppress=(), begin_suppress=(end,), decode_text=text.decode)
+    # Translate comes after the timestamps, its embedding added last, so the rest of the random model is as it was.
+    timestamp_begin = no_timestamps + 1
+    translate = timestamp_begin + 1501
+    vocab = WhisperVocab(start=start, end=end, transcribe=transcribe, translate=translate,
+                         no_timestamps=no_timestamps, no_speech=no_speech, timestamp_begin=timestamp_begin,
+                         languages={"en": english}, suppress=(), begin_suppress=(end,), decode_text=text.decode)
     config = WhisperConfig(
         d_model=dims.d_model,
         encoder_layers=dims.layers,
@@ -44,7 +47,7 @@ def _random_whisper(cfg: EncoderConfig, dims: RandomWhisperConfig) -> tuple[Whis
         decoder_layers=1,
         decoder_attention_heads=dims.heads,
         decoder_ffn_dim=dims.ffn_dim,
-        vocab_size=vocab.timestamp_begin + 1501,
+        vocab_size=translate,
         num_mel_bins=cfg.n_mels,
         max_source_positions=1500,
         max_target_positions=448,
@@ -58,6 +61,9 @@ def _random_whisper(cfg: EncoderConfig, dims: RandomWhisperConfig) -> tuple[Whis
         torch.manual_seed(dims.seed)
         encoder = WhisperEncoder(config)
         decoder = WhisperDecoder(config)
+        row = torch.randn(1, dims.d_model) * dims.init_std
+    decoder.embed_tokens = nn.Embedding.from_pretrained(torch.cat([decoder.embed_tokens.weight.detach(), row]),
+                                                        freeze=True, padding_idx=decoder.embed_tokens.padding_idx)
     return encoder, WhisperTextDecoder(decoder, vocab)
 
 
@@ -72,6 +78,7 @@ def _vocab(path: Path) -> WhisperVocab:
         start=ids["<|startoftranscript|>"],
         end=ids["<|endoftext|>"],
         transcribe=ids["<|transcribe|>"],
+        translate=ids["<|translate|>"],
         no_timestamps=no_timestamps,
         no_speech=ids.get("<|nospeech|>", ids.get("<|nocaptions|>", no_timestamps)),
         timestamp_begin=no_timestamps + 1,

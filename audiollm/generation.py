@@ -9,6 +9,8 @@ the pieces of a stream join to exactly the text a batched call returns.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
@@ -38,19 +40,33 @@ class GenerationRequest:
     transcript: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.conversation is None or isinstance(self.conversation, (str, bytes)):
+            raise ValueError(f"conversation must be a list of messages, got {type(self.conversation).__name__}")
         self.conversation = parse_messages(self.conversation)
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be 0 (greedy) or more, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.num_beams < 1:
-            raise ValueError(f"number of beams must be at least 1, got {self.num_beams}")
+        if self.max_new_tokens is not None and (not _is_int(self.max_new_tokens) or self.max_new_tokens < 1):
+            raise ValueError(f"max_new_tokens must be an integer of at least 1 (or None for the model's default), "
+                             f"got {self.max_new_tokens!r}")
+        if not _is_number(self.temperature) or not 0 <= self.temperature < math.inf:
+            raise ValueError(f"temperature must be a finite number, 0 (greedy) or more, got {self.temperature!r}")
+        if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.seed is not None and not _is_int(self.seed):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        if not _is_int(self.num_beams) or self.num_beams < 1:
+            raise ValueError(f"number of beams must be at least 1, got {self.num_beams!r}")
         if isinstance(self.stop, str):
             self.stop = (self.stop,)
         if not all(isinstance(s, str) and s for s in self.stop):
             raise ValueError(f"stop strings must be non-empty strings, got {list(self.stop)!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    # NaN fails every comparison, so the range checks above refuse it.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)

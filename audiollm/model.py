@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from transformers import PreTrainedModel, StoppingCriteriaList
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
-from .audio import WINDOW_SECONDS, AudioInput, encoder_frames, load_audio, log_mel, split_windows
+from .audio import (SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, AudioInput, audio_seconds, encoder_frames,
+                    load_audio, log_mel, split_windows)
 from .config import DEFAULT_PROMPT, AudioLLMConfig
-from .conversation import Message, user_prompt
+from .conversation import AudioPart, Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
@@ -25,7 +27,7 @@ from .placement import attention_implementation, resolve_device, resolve_dtype
 from .processor import AudioProcessor
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
-from .transcribe import SILENT, Decoded, Segment, join_windows
+from .transcribe import SILENT, Decoded, Segment, Task, join_windows
 from .vad import speech_spans
 
 CONFIG_FILE = "config.yaml"
@@ -324,6 +326,7 @@ class AudioLLM(nn.Module):
     ) -> Iterator[tuple[int, str | Generation]]:
         # Rows that can share a decode loop go together: same transcript switch (one processor call), and beam
         # searches of one width and length.
+        requests = [self._fitted(request, i) for i, request in enumerate(requests)]
         groups: dict[tuple[bool | None, int, int], list[int]] = {}
         for i, request in enumerate(requests):
             beams, limit = request.num_beams, self._limit(request) if request.num_beams > 1 else 0
@@ -342,6 +345,39 @@ class AudioLLM(nn.Module):
 
     def _limit(self, request: GenerationRequest) -> int:
         return request.max_new_tokens or self.config.max_new_tokens
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the LLM can attend over: the prompt (audio placeholders included) and the answer together."""
+        return int(self.llm.config.max_position_embeddings)
+
+    def _fitted(self, request: GenerationRequest, index: int) -> GenerationRequest:
+        """The request with its clips decoded, or a ValueError with the numbers when its prompt and answer do not
+        fit in the LLM's context. A clip's length is read from its header first: one too long is never decoded.
+        The transcript path's words (added later) are not counted here."""
+        room = self.context_length - self._limit(request)
+        per_second = self.processor.num_audio_tokens(WINDOW_SAMPLES) / WINDOW_SECONDS
+        clips = [clip for message in request.conversation for clip in message.clips]
+        seconds = sum(s for s in map(audio_seconds, clips) if s is not None)
+
+        def refuse(prompt: str) -> ValueError:
+            return ValueError(f"request {index}: {prompt} and up to {self._limit(request)} new tokens are asked "
+                              f"for; the LLM's context holds {self.context_length} tokens (at most "
+                              f"{max(0.0, room / per_second):.0f} s of audio)")
+
+        if seconds * per_second > room:
+            raise refuse(f"the audio lasts {seconds:.1f} s (about {seconds * per_second:.0f} audio tokens)")
+        messages = [Message(m.role, tuple(AudioPart(load_audio(p.audio, max_seconds=room / per_second))
+                                          if isinstance(p, AudioPart) else p for p in m.content))
+                    for m in request.conversation]
+        conversation = self.processor.conversation(messages)
+        ids, _ = self.processor.tokenize(conversation, True)
+        if len(ids) > room:
+            audio = ids.count(self.processor.audio_token_id)
+            heard = sum(len(a) for a in conversation.audios) / SAMPLE_RATE
+            of_audio = f" ({audio} of them audio, {heard:.1f} s)" if audio else ""
+            raise refuse(f"the prompt is {len(ids)} tokens{of_audio}")
+        return dataclasses.replace(request, conversation=messages)
 
     def _prefill(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor, list[Row]]:
         """The prompts' embeddings (left-padded, audio spliced in), their attention mask, and one row each."""
@@ -412,6 +448,8 @@ class AudioLLM(nn.Module):
 
         ``transcript=False`` leaves Whisper's transcript out of the prompt for this call (lower latency); ``kwargs``
         are further :class:`GenerationRequest` fields (``num_beams``, ``stop``, ``top_p``, ``seed``)."""
+        if not isinstance(prompt, (str, list, tuple)):
+            raise ValueError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         if isinstance(prompt, str):
             request = GenerationRequest(user_prompt(audio, prompt), max_new_tokens, temperature,
                                         transcript=transcript, **kwargs)
@@ -456,13 +494,14 @@ class AudioLLM(nn.Module):
 
     @torch.no_grad()
     def transcribe(self, audio: AudioInput, timestamps: bool = False, language: str | None = "en",
-                   pad_to_30s: bool = True) -> str | list[Segment]:
+                   pad_to_30s: bool = True, task: Task = "transcribe") -> str | list[Segment]:
         """Whisper's own greedy decoding of a clip of any length, 30 s window by 30 s window.
 
         Returns the text, or with ``timestamps`` the segments ``(start_s, end_s, text)`` in seconds from the clip's
         start. Windows without speech (``encoder.speech_detector``: silero-vad, or Whisper's no-speech
         probability) give nothing. ``language`` is the spoken language Whisper is told (English-only checkpoints
-        take None).
+        take None; None on a multilingual one: detected per window). ``task="translate"`` is Whisper's translation:
+        the words in English.
 
         ``pad_to_30s`` decodes each window padded to 30 s as Whisper was trained (an encoder pass of its own when
         the model's frames are unpadded); off, the decoder reads the clip's own frames. Measured with Whisper-base,
@@ -482,17 +521,17 @@ class AudioLLM(nn.Module):
         """
         samples = load_audio(audio)
         with self._evaluating():
-            decoded = [self._decode_window(w, timestamps, language, pad_to_30s) for w in split_windows(samples)]
+            decoded = [self._decode_window(w, timestamps, language, pad_to_30s, task) for w in split_windows(samples)]
         segments = join_windows(decoded, WINDOW_SECONDS)
         return segments if timestamps else " ".join(s.text for s in segments)
 
-    def _decode_window(self, window: np.ndarray, timestamps: bool, language: str | None, pad_to_30s: bool
-                       ) -> Decoded:
+    def _decode_window(self, window: np.ndarray, timestamps: bool, language: str | None, pad_to_30s: bool,
+                       task: Task) -> Decoded:
         cfg = self.config.encoder
         if cfg.speech_detector == "silero-vad" and not speech_spans(window):
             return SILENT  # not decoded at all: a doorbell costs no decoding
         frames = self.encoder.final(log_mel(window, cfg.n_mels, pad_to_30s))
-        decoded = self.encoder.decoder.decode(frames, timestamps, language, encoder_frames(len(window), False))
+        decoded = self.encoder.decoder.decode(frames, timestamps, language, encoder_frames(len(window), False), task)
         if cfg.speech_detector == "whisper" and decoded.no_speech_prob >= cfg.no_speech_threshold:
             return SILENT
         return decoded

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
@@ -28,6 +28,10 @@ LOOP_SPAN = 8
 LOOP_MAX_CYCLE = 64
 
 
+Task = Literal["transcribe", "translate"]
+TASKS: tuple[str, ...] = get_args(Task)
+
+
 class Segment(NamedTuple):
     """A stretch of speech: start and end in seconds from the clip's start, and its words."""
 
@@ -43,6 +47,7 @@ class WhisperVocab:
     start: int  # <|startoftranscript|>
     end: int  # <|endoftext|>
     transcribe: int
+    translate: int  # Whisper's other task: the speech's words in English, whatever language is spoken
     no_timestamps: int
     no_speech: int  # <|nocaptions|> (<|nospeech|> in large-v3)
     timestamp_begin: int  # <|0.00|>; every id from here on is a timestamp
@@ -51,13 +56,14 @@ class WhisperVocab:
     begin_suppress: tuple[int, ...]
     decode_text: Callable[[list[int]], str]
 
-    def prompt(self, language: str | None, timestamps: bool) -> list[int]:
+    def prompt(self, language: str | None, timestamps: bool, task: Task = "transcribe") -> list[int]:
+        """The decoder's first tokens. ``language`` None on a multilingual checkpoint: see :meth:`language_ids`."""
         ids = [self.start]
         if self.languages:
             if language not in self.languages:
                 raise ValueError(f"language {language!r} is not one Whisper knows; known: "
                                  f"{', '.join(sorted(self.languages))}")
-            ids += [self.languages[language], self.transcribe]
+            ids += [self.languages[language], self.translate if task == "translate" else self.transcribe]
         return ids if timestamps else [*ids, self.no_timestamps]
 
 
@@ -90,15 +96,21 @@ class WhisperTextDecoder(nn.Module):
 
     @torch.no_grad()
     def decode(self, frames: torch.Tensor, timestamps: bool = False, language: str | None = "en",
-               audio_frames: int | None = None) -> Decoded:
+               audio_frames: int | None = None, task: Task = "transcribe") -> Decoded:
         """Greedy decoding of one window's encoder frames ``(frames, d_model)``.
 
         ``audio_frames`` says how many of the frames hold audio (the rest pad the window to 30 s); timestamps are
-        kept inside them (one per encoder frame), so segments end where the audio does.
+        kept inside them (one per encoder frame), so segments end where the audio does. ``language`` None on a
+        multilingual checkpoint is detected (Whisper's likeliest language token); ``task`` "translate" writes
+        the words in English.
         """
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
         vocab = self.vocab
-        prompt = vocab.prompt(language, timestamps)
         memory = frames.unsqueeze(0).to(self.decoder.embed_tokens.weight.dtype)
+        if language is None and vocab.languages:
+            language = self.detect_language(memory)
+        prompt = vocab.prompt(language, timestamps, task)
         audio_frames = frames.shape[0] if audio_frames is None else audio_frames
         last_timestamp = vocab.timestamp_begin + audio_frames
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -124,6 +136,17 @@ class WhisperTextDecoder(nn.Module):
                 break
             inputs = torch.tensor([[token]], device=memory.device)
         return Decoded(self._segments(tokens, audio_frames), no_speech_prob)
+
+    @torch.no_grad()
+    def detect_language(self, memory: torch.Tensor) -> str:
+        """The spoken language Whisper finds likeliest right after <|startoftranscript|> (``memory``: one window's
+        encoder frames, batch of one)."""
+        out = self.decoder(input_ids=torch.tensor([[self.vocab.start]], device=memory.device),
+                           encoder_hidden_states=memory)
+        logits = out.last_hidden_state[0, -1] @ self.decoder.embed_tokens.weight.T
+        names = list(self.vocab.languages)
+        scores = logits[[self.vocab.languages[name] for name in names]]
+        return names[int(scores.argmax())]
 
     def _suppress(self, logits: torch.Tensor, tokens: list[int], timestamps: bool, last_timestamp: int) -> None:
         """Masks what may not come next: openai-whisper's suppression and timestamp rules."""

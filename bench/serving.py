@@ -44,12 +44,14 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeou
 
 
 @contextmanager
-def serve_in_process(args: list[str], log: IO[str], timeout: float = 180.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``audiollm serve ARGS --port <free>`` with its output to ``log``; yield its URL once ``/health``
-    answers, and stop it with Ctrl-C (SIGINT) on exit."""
+def serve_in_process(args: list[str], log: IO[str], timeout: float = 600.0, env: dict[str, str] | None = None
+                     ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``audiollm serve ARGS --port <free>`` with its output to ``log`` (in ``env``, default this process's
+    environment); yield its URL once ``/health`` answers, and stop it with Ctrl-C (SIGINT) on exit."""
     port = free_port()
     root = str(Path(__file__).resolve().parents[1])  # so a source checkout runs without being installed
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    env = env if env is not None else dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([sys.executable, "-m", "audiollm.cli", "serve", *args, "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

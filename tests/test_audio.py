@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,11 @@ import pytest
 import soundfile as sf
 
 from audiollm import AudioError, AudioLLMConfig
-from audiollm.audio import SAMPLE_RATE, load_audio, log_mel, split_windows
+from audiollm.audio import SAMPLE_RATE, audio_seconds, load_audio, log_mel, split_windows
 from audiollm.projector import num_audio_tokens
 
 from .conftest import tone
+from .server_helpers import flac_bytes
 
 
 def dominant_frequency(samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
@@ -106,3 +108,25 @@ def test_bad_inputs_raise_audio_error_naming_input_and_reason(tmp_path: Path):
         message = str(info.value)
         assert name in message and reason in message, message
         assert isinstance(info.value, ValueError)
+
+
+def test_flac_without_its_length_in_the_header_loads(tmp_path: Path):
+    """As ffmpeg writes FLAC to a pipe: the header's sample count is 0, read as unknown."""
+    clip = tone(2.5, 440, rate=22_050)
+    streamed, whole = flac_bytes(clip, 22_050, length_in_header=False), flac_bytes(clip, 22_050)
+    assert sf.info(io.BytesIO(streamed)).frames > 2**62  # libsndfile reports the length as unknown
+    assert audio_seconds(streamed) is None and audio_seconds(whole) == 2.5
+    path = tmp_path / "piped.flac"
+    path.write_bytes(streamed)
+    for source in (streamed, path):
+        np.testing.assert_array_equal(load_audio(source), load_audio(whole))
+
+
+def test_too_long_audio_is_refused_from_the_header_or_while_decoding(tmp_path: Path):
+    path = tmp_path / "long.flac"
+    path.write_bytes(flac_bytes(np.zeros(16_000 * 20, np.float32)))
+    with pytest.raises(AudioError, match=r"long.flac: the audio lasts 20.0 s; the limit is 5 s"):
+        load_audio(path, max_seconds=5)
+    with pytest.raises(AudioError, match="lasts over 5 s .its header does not say how long; decoding stopped there"):
+        load_audio(flac_bytes(np.zeros(16_000 * 20, np.float32), length_in_header=False), max_seconds=5)
+    assert len(load_audio(path, max_seconds=20)) == 16_000 * 20

@@ -77,6 +77,19 @@ def test_eight_requests_at_once_all_get_answers(client):
         assert len(answers) == 1 and answers[0].strip(), f"request {i} got no answer"
 
 
+def test_an_upload_over_the_limit_is_refused(demo_url: str):
+    import httpx
+
+    from audiollm.demo import MAX_UPLOAD_MB
+
+    big = b"RIFF" + b"\0" * int(MAX_UPLOAD_MB * 1e6)
+    reply = httpx.post(demo_url + "gradio_api/upload", files={"files": ("big.wav", big, "audio/wav")}, timeout=120)
+    assert reply.status_code == 413, reply.text[:200]
+    small = httpx.post(demo_url + "gradio_api/upload", files={"files": ("clip.flac", (EXAMPLES_DIR / "chord.flac")
+                                                                         .read_bytes(), "audio/flac")}, timeout=120)
+    assert small.status_code == 200
+
+
 @pytest.mark.parametrize("kind, message", [
     ("text", "not a readable audio file"),
     ("long", f"this demo takes clips up to {MAX_SECONDS:.0f} s"),

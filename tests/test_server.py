@@ -9,6 +9,8 @@ import asyncio
 import base64
 import io
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -204,6 +206,9 @@ def test_streamed_spoken_answer(client: Any) -> None:
 
 
 def test_a_stream_whose_client_has_left_stops_generating() -> None:
+    import torch
+
+    torch.manual_seed(0)  # the projector's random weights, so the answer below runs past 64 tokens in any test order
     model = AudioLLM.from_config(TINY_CONFIG)
     decoded: list[int] = []
     answers: list[Generation] = []
@@ -218,7 +223,7 @@ def test_a_stream_whose_client_has_left_stops_generating() -> None:
 
     model.stream_batch = counting  # type: ignore[method-assign]
     request = GenerationRequest(library_messages(tone(1.0), "What?"), max_new_tokens=64)
-    batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0, max_prompt_tokens=4096)
+    batcher = Batcher(model, queue_size=4, max_batch=4, window_s=0.0)
 
     async def streams() -> tuple[list[Any], list[Any]]:
         batcher.stream(request)
@@ -304,18 +309,18 @@ def gated() -> Iterator[tuple[str, Any, threading.Event, threading.Event]]:
     """A server with an API key and room for one waiting request, whose model waits until released."""
     entered, release = threading.Event(), threading.Event()
     model = AudioLLM.from_config(TINY_CONFIG)
-    real = model.generate_batch
+    real = model.stream_batch
 
-    def held(*args: Any, **kwargs: Any) -> list[Any]:
+    def held(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         release.wait(timeout=60)
-        return real(*args, **kwargs)
+        yield from real(*args, **kwargs)
 
     config = ServeConfig(model=str(TINY_CONFIG), api_key="s3cret", queue_size=1, max_batch=1, batch_window_ms=0,
                          speech="klingon")
     app = create_app(config, model)
     with serve_in_thread(app) as url:
-        model.generate_batch = held  # type: ignore[method-assign]
+        model.stream_batch = held  # type: ignore[method-assign]
         try:
             yield url, app, entered, release
         finally:
@@ -349,7 +354,7 @@ def test_full_queue_answers_503_then_recovers(gated: tuple[str, Any, threading.E
         first = pool.submit(post)
         assert entered.wait(timeout=30)  # the worker holds the first request
         second = pool.submit(post)
-        while app.state.batcher.waiting < 1 and not second.done():
+        while app.state.engine.batcher.waiting < 1 and not second.done():
             time.sleep(0.01)
         third = post()
         assert third.status_code == 503
@@ -390,3 +395,114 @@ def test_serve_with_a_model_that_cannot_load_is_a_one_line_error(tmp_path: Any, 
     assert main(["serve", "--model", str(tmp_path / "missing.yaml"), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("audiollm serve: error:") and "missing.yaml" in err and "\n" not in err
+
+
+def test_a_non_streamed_request_whose_client_has_gone_stops_generating(model: AudioLLM) -> None:
+    answers: list[Generation] = []
+    started = threading.Event()
+    real = model.stream_batch
+
+    def watched(requests: Any, cancelled: Any = None) -> Any:
+        for index, item in real(requests, cancelled):
+            started.set()
+            if isinstance(item, Generation):
+                answers.append(item)
+            yield index, item
+
+    config = ServeConfig(model=str(TINY_CONFIG), max_tokens=4000, batch_window_ms=0, speech="espeak")
+    body = json.dumps(chat_body(max_tokens=4000)).encode()
+    with serve_in_thread(create_app(config, model)) as url:
+        model.stream_batch = watched  # type: ignore[method-assign]
+        try:
+            host, port = url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                assert started.wait(timeout=60)
+            deadline = time.monotonic() + 30  # the client has gone: its generation ends within a poll or two
+            while not answers and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            del model.stream_batch
+    assert answers and answers[0].completion_tokens < 4000 and answers[0].finish_reason == "stop"
+
+
+def test_docs_follow_the_key(gated: tuple[str, Any, threading.Event, threading.Event], server: str) -> None:
+    url = gated[0]
+    get = lambda path, **kwargs: httpx.get(path, timeout=60, **kwargs)  # noqa: E731
+    assert get(url + "/openapi.json").status_code == 401
+    keyed = get(url + "/openapi.json", headers={"Authorization": "Bearer s3cret"})
+    assert keyed.status_code == 200 and "/v1/chat/completions" in keyed.json()["paths"]
+    assert get(url + "/docs").status_code == 404 and get(url + "/redoc").status_code == 404
+    assert get(server + "/docs").status_code == 200  # without a key the pages are open, as the API is
+
+
+def test_audio_url_from_an_allowed_host_is_fetched_within_limits(model: AudioLLM, tmp_path: Any) -> None:
+    import http.server
+
+    clip = wav_bytes(0.5)
+    files = {"/clip.wav": clip, "/big.wav": b"RIFF" + b"\0" * 300_000}
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            if self.path == "/slow.wav":
+                time.sleep(12)
+            data = files.get(self.path, clip)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{origin.server_address[1]}"
+    config = ServeConfig(model=str(TINY_CONFIG), audio_url_hosts=("127.0.0.1",), audio_url_timeout_s=4.0,
+                         max_body_mb=0.2, batch_window_ms=0, speech="espeak")
+
+    def ask(url: str) -> httpx.Response:
+        return httpx.post(served + "/v1/chat/completions", timeout=60, json=chat_body(messages=[{"role": "user", "content": [
+            {"type": "audio_url", "audio_url": {"url": url}}, {"type": "text", "text": "What?"}]}]))
+
+    try:
+        with serve_in_thread(create_app(config, model)) as served:
+            fetched = ask(base + "/clip.wav")
+            too_big, too_slow = ask(base + "/big.wav"), ask(base + "/slow.wav")
+            elsewhere = ask(f"http://localhost:{origin.server_address[1]}/clip.wav")
+    finally:
+        origin.shutdown()
+    assert fetched.status_code == 200, fetched.text
+    expected = model.chat(library_messages(load_audio(clip), "What?"), max_new_tokens=8)
+    assert fetched.json()["choices"][0]["message"]["content"] == expected
+    assert too_big.status_code == 400 and "larger than the limit of 0.2 MB" in too_big.json()["error"]["message"]
+    assert too_slow.status_code == 400 and "took longer than 4 s" in too_slow.json()["error"]["message"]
+    assert elsewhere.status_code == 400 and "hosts it fetches from: 127.0.0.1" in elsewhere.json()["error"]["message"]
+
+
+def test_translations_are_whispers_translate_task(client: Any, model: AudioLLM) -> None:
+    path = ROOT / "examples" / "speech.flac"
+    with path.open("rb") as f:
+        result = client.audio.translations.create(model="tiny", file=f)
+    assert result.text == model.transcribe(str(path), task="translate")
+    assert result.text != model.transcribe(str(path)), "the tiny model's translate task reads like its transcription"
+    with path.open("rb") as f:
+        verbose = client.audio.translations.create(model="tiny", file=f, response_format="verbose_json")
+    segments = model.transcribe(str(path), timestamps=True, task="translate")
+    assert verbose.task == "translate" and verbose.text == " ".join(s.text for s in segments)
+
+
+def test_serve_takes_the_key_from_the_environment_and_warns_beyond_loopback(tmp_path: Any) -> None:
+    env = {**os.environ, "AUDIOLLM_API_KEY": "from-env"}
+    with (tmp_path / "serve.log").open("w+") as log:
+        with serve_in_process(["--model", str(TINY_CONFIG)], log, env=env) as (url, _):
+            assert httpx.get(url + "/v1/models").status_code == 401
+            assert httpx.get(url + "/v1/models", headers={"Authorization": "Bearer from-env"}).status_code == 200
+        log.seek(0)
+        assert "warning" not in log.read()
+    with (tmp_path / "open.log").open("w+") as log:
+        with serve_in_process(["--model", str(TINY_CONFIG), "--host", "0.0.0.0"], log) as (url, _):
+            assert httpx.get(url + "/v1/models").status_code == 200
+        log.seek(0)
+        assert "warning: 0.0.0.0 is reachable from other machines and no API key is asked" in log.read()

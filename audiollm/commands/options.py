@@ -34,6 +34,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kwargs: dict[str, Any] = {"default": field.default, "help": field.metadata["help"]}
         if typing.get_origin(hint) is Literal:
             kwargs["choices"] = typing.get_args(hint)
+        elif typing.get_origin(hint) is tuple:
+            kwargs.update(nargs="*", type=typing.get_args(hint)[0])
         elif hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -43,4 +45,5 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
 
 def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
     """The dataclass ``cls`` from the flags :func:`add_config_arguments` added."""
-    return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(cls)}
+    return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})  # type: ignore[arg-type]

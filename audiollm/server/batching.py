@@ -1,6 +1,7 @@
-"""One worker thread owns the model and only schedules: requests queue up (bounded), those arriving within a short
-window of each other are admitted (prompt length checked) and answered together by one ``generate_batch`` call, or one
-``stream_batch`` call when any of them streams, so concurrent streams decode in one batch."""
+"""One worker thread owns the model and only schedules: requests queue up (bounded; their limits were checked before
+they were queued), those arriving within a short window of each other are answered together by one ``stream_batch``
+call, so concurrent requests decode in one batch and any of them stops when its client goes. A batch that fails is
+answered again request by request, so one bad request fails alone."""
 
 from __future__ import annotations
 
@@ -41,9 +42,8 @@ class _Job:
 
 
 class Batcher:
-    def __init__(self, model: AudioLLM, queue_size: int, max_batch: int, window_s: float, max_prompt_tokens: int):
+    def __init__(self, model: AudioLLM, queue_size: int, max_batch: int, window_s: float):
         self.model = model
-        self.max_prompt_tokens = max_prompt_tokens
         self.max_batch = max_batch
         self.window_s = window_s
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
@@ -125,27 +125,13 @@ class Batcher:
                 # within a window of each other, wait for the next (up to MAX_WINDOWS windows in all).
                 deadline = min(time.monotonic() + self.window_s, start + MAX_WINDOWS * self.window_s)
             try:
-                self._run([job for job in batch if not job.cancelled.is_set() and self._admit(job)])
+                self._run([job for job in batch if not job.cancelled.is_set()])
             except Exception as exc:  # the worker must outlive any one batch
                 log.exception("the generation worker failed on a batch of %d", len(batch))
                 for failed in batch:
                     self._fail(failed, exc)
             if stopping:
                 return
-
-    def _admit(self, job: _Job) -> bool:
-        """Count the prompt's tokens (here: the tokenizer is used by this thread only); fail it when too long."""
-        processor = self.model.processor
-        try:
-            prompt_tokens = len(processor.tokenize(processor.conversation(job.request.conversation), True)[0])
-        except ValueError as exc:
-            self._fail(job, exc)
-            return False
-        if prompt_tokens > self.max_prompt_tokens:
-            self._fail(job, APIError(400, f"messages: the prompt is {prompt_tokens} tokens (audio included); "
-                                          f"the limit is {self.max_prompt_tokens}", "messages", "context_length_exceeded"))
-            return False
-        return True
 
     def _run(self, jobs: list[_Job]) -> None:
         if not jobs:
@@ -156,10 +142,6 @@ class Batcher:
         started: set[int] = set()
         done: set[int] = set()
         try:
-            if all(job.pieces is None for job in jobs):
-                for job, generation in zip(jobs, self.model.generate_batch(requests)):
-                    self._resolve(job, generation)
-                return
             for index, item in self.model.stream_batch(requests, cancelled=lambda i: jobs[i].cancelled.is_set()):
                 started.add(index)
                 if isinstance(item, Generation):

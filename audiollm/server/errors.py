@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("audiollm.server")
 
@@ -85,8 +86,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(APIError(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with its traceback; the client gets a body it can parse and the server keeps serving.
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(APIError(500, f"internal error: {type(exc).__name__}"))
+
+class CatchAll:
+    """Any exception an endpoint lets out becomes a 500 in OpenAI's shape, logged with its traceback. Caught here
+    rather than by an ``Exception`` handler, which would raise it again to the server and so drop the kept-alive
+    connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if scope["type"] == "http" and not started:
+                await error_response(APIError(500, f"internal error: {type(exc).__name__}"))(scope, receive, send)

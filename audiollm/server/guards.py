@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,11 +16,13 @@ from .errors import APIError, error_body
 
 
 class BodyLimit:
-    """Refuses (413) a body over ``max_bytes``, declared or streamed, before any endpoint parses it."""
+    """Refuses a body over ``max_bytes`` (413), declared or streamed, or one not sent within ``timeout_s`` (408),
+    before any endpoint parses it. Those refusals close the connection: the rest of the body is never read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,8 +38,14 @@ class BodyLimit:
                 return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                await self._refuse(scope, receive, send, 408, f"the request body was not sent within "
+                                                             f"{self.timeout_s:g} s")
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -53,8 +63,9 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
-        code = "request_too_large" if status == 413 else "invalid_request"
-        await JSONResponse(error_body(status, message, code=code), status)(scope, receive, send)
+        code = {413: "request_too_large", 408: "request_timeout"}.get(status, "invalid_request")
+        response = JSONResponse(error_body(status, message, code=code), status, headers={"Connection": "close"})
+        await response(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:

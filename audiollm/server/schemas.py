@@ -28,7 +28,18 @@ class AudioPart(BaseModel):
     input_audio: InputAudio
 
 
-Part = Annotated[TextPart | AudioPart, Field(discriminator="type")]
+class AudioURL(BaseModel):
+    url: str = Field(description="a data: URI (data:audio/wav;base64,...), or http(s) from a host the server allows")
+
+
+class AudioURLPart(BaseModel):
+    """vLLM's form of an audio part."""
+
+    type: Literal["audio_url"]
+    audio_url: AudioURL
+
+
+Part = Annotated[TextPart | AudioPart | AudioURLPart, Field(discriminator="type")]
 
 
 class ChatMessage(BaseModel):
