@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, default=PROMPTS)
     args = parser.parse_args()
     prompts = load_prompts(args.prompts)
-    model = load_model(args.model)
+    model = load_model(args.model, merge_lora=False)  # its LoRA is switched off for the LLM's own answers
     ours = answers(model, prompts)
     with text_llm_alone(model):
         own = answers(model, prompts)

@@ -41,6 +41,9 @@ def test_the_llm_alone_is_the_same_model_without_its_lora(tiny_model):
     with text_llm_alone(tiny_model):
         assert answers(tiny_model, prompts, max_new_tokens=4) == alone
     assert answers(tiny_model, prompts, max_new_tokens=4) != alone
+    tiny_model.lora_merged = True  # as from_pretrained leaves it: nothing left to switch off
+    with pytest.raises(ValueError, match="merge_lora=False"), text_llm_alone(tiny_model):
+        pass
 
 
 @pytest.mark.weights
@@ -50,7 +53,7 @@ def test_the_released_model_keeps_its_llms_text_skills():
     from audiollm import AudioLLM
 
     prompts = load_prompts(PROMPTS)
-    model = AudioLLM.from_pretrained("default")
+    model = AudioLLM.from_pretrained("default", merge_lora=False)
     ours = sum(judged_right(a, p) for a, p in zip(answers(model, prompts), prompts))
     with text_llm_alone(model):
         own = sum(judged_right(a, p) for a, p in zip(answers(model, prompts), prompts))

@@ -46,6 +46,9 @@ def answers(model: AudioLLM, prompts: Sequence[TextPrompt], max_new_tokens: int 
 @contextlib.contextmanager
 def text_llm_alone(model: AudioLLM) -> Iterator[None]:
     """The model's LLM without its LoRA: the text LLM's own answers (a model without LoRA already is)."""
+    if model.lora_merged:
+        raise ValueError("the LoRA is merged into the LLM, so it cannot be switched off: load the model with "
+                         "from_pretrained(..., merge_lora=False)")
     disable = getattr(model.llm, "disable_adapter", None)
     with disable() if disable is not None else contextlib.nullcontext():
         yield
