@@ -20,8 +20,6 @@ from ..cache import cache_root
 from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
 from ..data.dataset import ManifestDataset, Row, read_rows
-from ..data.feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
-                                  training_transcripts, transcript_identity)
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
@@ -30,6 +28,8 @@ from .checkpoint import TrainerState, checkpoints, load_checkpoint, save_checkpo
 from .config import TrainConfig
 from .deepspeed_backend import DeepSpeedBackend
 from .evaluate import evaluate_alignment, evaluate_rows
+from .feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
+                             training_transcripts, transcript_identity)
 from .metrics import MetricsLogger
 
 REPORT_FILE = "train_report.json"
