@@ -96,7 +96,11 @@ class AudioLLM(nn.Module):
         from safetensors.torch import load_file
 
         self._load_processor(path)
-        self.projector.load_state_dict(load_file(path / PROJECTOR_FILE))
+        weights = load_file(path / PROJECTOR_FILE)
+        if self.projector.layer_weights is not None and "layer_weights" not in weights:
+            # A projector trained on one layer, fine-tuned with a layer mix: the mix starts equal, as a fresh one.
+            weights["layer_weights"] = self.projector.layer_weights.detach().clone()
+        self.projector.load_state_dict(weights)
         if (path / LORA_DIR).is_dir():
             if not self.config.lora.enabled:
                 raise ValueError(f"{path} has LoRA weights but the config disables LoRA")

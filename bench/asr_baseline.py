@@ -6,11 +6,12 @@ normaliser; greedy decoding, or beam search with ``--num-beams``, to set beside 
 ``--source`` keeps the rows of the named sources only, e.g. the starter corpus's real speech (warzone2100-data,
 trigger-rally-data, pocketsphinx-testdata).
 
-``--decoding MODEL`` also scores ``AudioLLM.transcribe`` of that model (its frozen Whisper) on the same rows, with
+``--answers MODEL`` also scores that model's own answers to each row's prompt (what ``audiollm eval`` scores), so a
+release is held against Whisper on the same clips in one run. ``--decoding MODEL`` also scores ``AudioLLM.transcribe`` of that model (its frozen Whisper) on the same rows, with
 each window padded to 30 s and at the clip's own length, and the seconds per clip of each:
 
     python bench/asr_baseline.py data/starter/test.jsonl [--task asr] [--per-task 64] [--model whisper-base]
-        [--num-beams 5] [--decoding configs/models/base.yaml]
+        [--num-beams 5] [--decoding configs/models/base.yaml] [--answers default]
     python bench/asr_baseline.py data/starter/test.jsonl --per-task 1000 --source warzone2100-data \
         --source trigger-rally-data --source pocketsphinx-testdata
 """
@@ -47,6 +48,19 @@ def transcribe_wer(rows: list[Example], model: AudioLLM, pad_to_30s: bool) -> tu
     return sorted(scores.values(), key=lambda s: s.voice), (time.perf_counter() - start) / len(rows)
 
 
+def answer_wer(rows: list[Example], model: AudioLLM) -> list[VoiceScore]:
+    """WER per voice of the model's greedy answer to each row's own prompt."""
+    scores: dict[str, VoiceScore] = {}
+    for example in rows:
+        text = model.chat(example.prompt_messages)
+        tally = word_errors(text, example.answer)
+        score = scores.setdefault(speaker(example), VoiceScore(speaker(example), 0, 0, 0))
+        score.errors += int(tally.value)
+        score.words += int(tally.count)
+        score.clips += 1
+    return sorted(scores.values(), key=lambda s: s.voice)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", type=Path)
@@ -58,6 +72,8 @@ def main() -> None:
                         help="score only rows whose meta source is this (repeatable; default: every row of the task)")
     parser.add_argument("--decoding", metavar="MODEL", default=None,
                         help="also score AudioLLM.transcribe of this model, padded and unpadded")
+    parser.add_argument("--answers", metavar="MODEL", default=None,
+                        help="also score this model's answers to each row's prompt")
     args = parser.parse_args()
 
     rows = [e for e in read_manifest(args.manifest)
@@ -70,6 +86,9 @@ def main() -> None:
     decoding = "greedy" if args.num_beams == 1 else f"{args.num_beams} beams"
     print(f"{args.model} ({decoding}) on the first {len(rows)} {args.task} rows of {args.manifest}")
     print(format_scores(scores))
+    if args.answers:
+        print(f"\nanswers of {args.answers} to each row's prompt")
+        print(format_scores(answer_wer(rows, load_model(args.answers))))
     if args.decoding:
         model = load_model(args.decoding)
         for pad in (True, False):

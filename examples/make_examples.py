@@ -1,8 +1,10 @@
-"""Regenerate the demo's example clips (``python examples/make_examples.py``): all synthetic, 16 kHz mono FLAC.
+"""Regenerate the demo's example clips (``python examples/make_examples.py``), 16 kHz mono FLAC.
 
 speech.flac   the hibari-tts voice "heart" (Apache-2.0) reading one sentence
 chord.flac    a C major chord (C4 E4 G4) of decaying harmonic tones
 doorbell.flac a two-note "ding-dong" chime with decay
+rain.flac     real recorded rain: the first 6 s of Scorched 3D's rain.wav (Debian package scorched3d-data, GPL-2+);
+              its package holds the starter corpus's test clips for rain, so no model trained on it has heard it
 """
 
 from pathlib import Path
@@ -14,6 +16,7 @@ from audiollm.audio import SAMPLE_RATE, load_audio
 from audiollm.speech import load_speech
 
 HERE = Path(__file__).resolve().parent
+RAIN = Path("/usr/share/games/scorched3d/data/globalmods/none/data/wav/misc/rain.wav")
 
 
 def note(freq: float, seconds: float, decay: float) -> np.ndarray:
@@ -29,6 +32,9 @@ def main() -> None:
     sf.write(HERE / "chord.flac", 0.25 * chord, SAMPLE_RATE)
     ding, dong = note(659.25, 0.8, 0.35), note(523.25, 1.4, 0.5)
     sf.write(HERE / "doorbell.flac", 0.4 * np.concatenate([ding, dong]), SAMPLE_RATE)
+    if not RAIN.is_file():
+        raise SystemExit(f"{RAIN} not found: apt-get install scorched3d-data (or keep the committed rain.flac)")
+    sf.write(HERE / "rain.flac", load_audio(RAIN)[: 6 * SAMPLE_RATE], SAMPLE_RATE)
 
 
 if __name__ == "__main__":

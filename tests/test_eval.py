@@ -292,3 +292,22 @@ def test_encoder_probe_reads_labels_the_features_carry_and_counts_unseen_ones(tm
         labelled_clips(tmp_path / "train.jsonl", "instrument")
     with pytest.raises(ValueError, match=r"train fractions must be in \(0, 1\]"):
         probe_curve((x_train, train.labels), {}, fractions=(0.0,))
+
+
+def test_starter_rows_are_sampled_and_scored_per_source_family(tmp_path: Path, wav_file) -> None:
+    clip = str(wav_file(0.5))
+    synthetic = {"voice": "espeak-ng/en-us", "sentence": "hi", "source": "espeak-ng"}
+    real = {"source": "scratch", "take": "scratch/Animal/Dog", "license": "CC-BY-SA-3.0"}
+    rows = [example_row(clip, "Is it said?", "yes", "yesno", id=f"syn-{i}", meta=synthetic) for i in range(3)]
+    rows += [example_row(clip, "Is it a dog?", "yes", "yesno", id=f"real-{i}", meta=real) for i in range(2)]
+    manifest = tmp_path / "families.jsonl"
+    write_manifest(rows, manifest)
+    out = tmp_path / "report.json"
+    assert main(["eval", "--model", str(TINY_CONFIG), "--manifest", str(manifest), "--out", str(out),
+                 "--per-task", "2", "--max-new-tokens", "2"]) == 0
+    report = json.loads(out.read_text())
+    # The first two yes/no rows of each family: the real recordings are not crowded out by the synthetic ones.
+    assert report["tasks"]["yesno"]["rows"] == 4
+    assert {key: entry["rows"] for key, entry in report["families"].items()} == {
+        "synthetic voices/yesno": 2, "real sounds/yesno": 2}
+    assert "| real sounds/yesno | 2 |" in out.with_suffix(".md").read_text()

@@ -324,3 +324,55 @@ def test_training_with_transcripts_decodes_each_clip_once_and_learns(tmp_path: P
     assert [p.name.split("-")[-1] for p in (tmp_path / "features").iterdir() if "layers" in p.name] == ["layers1.2"]
     saved = AudioLLM.from_pretrained(out)
     assert saved.config.encoder.transcript == "whisper" and saved.projector.layer_weights is not None
+
+
+def test_reference_transcripts_are_the_words_the_manifest_gives(tmp_path: Path):
+    from audiollm.data.dataset import read_rows, reference_transcripts
+
+    from .train_helpers import write_manifest
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("said", "asked", "dog"):
+        sf.write(data / f"{name}.wav", tone(0.5), 16_000)
+    extra = [{"audio": "said.wav", "prompt": "Transcribe.", "answer": "turn off the lights", "task": "asr"},
+             {"audio": "asked.wav", "prompt": "Is it said?", "answer": "yes", "task": "yesno",
+              "meta": {"sentence": "the lights are off"}},
+             {"audio": "dog.wav", "prompt": "What is it?", "answer": "a dog", "task": "sound_event"},
+             {"audio": ["said.wav", "dog.wav"], "prompt": "Which is louder?", "answer": "the first", "task": "compare",
+              "meta": {"sentence": "not the words of either clip alone"}}]
+    words = reference_transcripts(read_rows([write_manifest(data, extra=extra)]))
+    assert words[str(data / "said.wav")] == "turn off the lights"
+    assert words[str(data / "asked.wav")] == "the lights are off"
+    assert words[str(data / "tone0.wav")] == "low"  # a word row's answer is the word spoken
+    assert str(data / "dog.wav") not in words
+
+
+def test_training_on_reference_transcripts_decodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from audiollm.training.config import load_train_config
+    from audiollm.training.trainer import train as run_training
+
+    from .train_helpers import TINY_TRAIN, losses, overrides, write_manifest
+
+    def no_decoding(self: AudioLLM, audio: object) -> str:
+        raise AssertionError("a reference transcript needs no decoding")
+
+    monkeypatch.setattr(AudioLLM, "speech_transcript", no_decoding)
+    extra = [{"audio": "tone0.wav", "prompt": "Transcribe.", "answer": "low", "task": "asr"}]
+    manifest = write_manifest(tmp_path / "data", extra=extra)
+    out = tmp_path / "run"
+    model = "model_overrides=[encoder.transcript=whisper]"
+    result = run_training(load_train_config(TINY_TRAIN, overrides(manifest, out, "max_steps=6", model,
+                                                                  "data.transcript_source=reference")))
+    curve = losses(out)
+    assert result.steps == 6 and curve[-1] < curve[0] - 0.5, curve
+    assert not list((tmp_path / "features").glob("*-transcripts"))
+
+
+def test_a_single_layer_projector_fine_tunes_with_a_layer_mix_starting_equal(tmp_path: Path):
+    model = AudioLLM.from_config(tiny())
+    model.save_pretrained(tmp_path / "last")
+    mixed = AudioLLM.from_pretrained(tmp_path / "last", ["encoder.layers=all"])
+    assert mixed.projector.layer_weights is not None and torch.equal(mixed.projector.layer_weights, torch.zeros(2))
+    saved = dict(model.projector.state_dict())
+    assert all(torch.equal(saved[k], v) for k, v in mixed.projector.state_dict().items() if k != "layer_weights")

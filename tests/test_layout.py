@@ -128,7 +128,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 17 and len(RELEASED_RECIPE) == 12
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 13
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -168,7 +168,10 @@ def test_released_recipe_is_a_chain_of_stages():
     for before, after in zip(stages, stages[1:]):
         assert after.model == before.output_dir and after.mode == "projector_lora"
     assert len({s.output_dir for s in stages}) == len(stages)
-    assert stages[-1].data.task_weights["sound_class"] == 25 and stages[-1].data.task_weights["mcq"] == 0.3
+    assert stages[11].data.task_weights["sound_class"] == 25 and stages[11].data.task_weights["mcq"] == 0.3
+    # Stage 13 hears with Whisper's transcript and a mix of every encoder layer.
+    assert {"encoder.transcript=whisper", "encoder.layers=all"} <= set(stages[12].model_overrides)
+    assert stages[12].data.transcript_source == "reference"
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):

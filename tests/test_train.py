@@ -298,3 +298,16 @@ def test_speed_perturbation_plays_rows_faster_or_slower_and_refuses_tempo_and_ke
     with pytest.raises(ConfigError, match="tempo"):
         load_train_config(TINY_TRAIN, overrides(manifest, out, "data.speed_factors=[0.9,1.1]",
                                                 "data.speed_tasks=[asr,tempo]"))
+
+
+def test_projector_mode_on_a_saved_lora_model_keeps_its_lora_frozen(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    stage1 = tmp_path / "stage1"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, stage1, "max_steps=4")))
+    stage2 = tmp_path / "stage2"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, stage2, f"model={stage1}", "mode=projector",
+                                                  "max_steps=4")))
+    lora = [load_file(next((stage / "lora").glob("*.safetensors"))) for stage in (stage1, stage2)]
+    assert lora[0].keys() == lora[1].keys() and all(torch.equal(lora[0][k], lora[1][k]) for k in lora[0])
+    before, after = load_file(stage1 / "projector.safetensors"), load_file(stage2 / "projector.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-beams", type=int, default=1,
                         help="beam search with this many beams (default 1: greedy)")
     parser.add_argument("--per-task", type=int, default=None, metavar="N",
-                        help="score only the first N usable rows of each task (a quick, repeatable sample; default: every row)")
+                        help="score only the first N usable rows of each task, and of each source family's task in the "
+                             "starter corpus (a quick, repeatable sample; default: every row)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
                         help="print and plot the per-task changes from report A to report B")
 

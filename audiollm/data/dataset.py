@@ -39,6 +39,24 @@ def read_rows(manifests: Sequence[str | Path]) -> list[Row]:
     return [Row(f"{path}:{ex.line}", ex) for path in manifests for ex in read_manifest(path)]
 
 
+# Tasks whose answer is exactly the words spoken in the row's one clip.
+WORDS_TASKS = ("asr", "word", "mixture")
+
+
+def reference_transcripts(rows: Sequence[Row]) -> dict[str, str]:
+    """The words each clip holds, as the manifest gives them (audio path -> words): a one-clip row's answer when
+    its task is a transcription, else its ``meta.sentence``. Clips with no such row (sounds, music) hold none."""
+    words: dict[str, str] = {}
+    for row in rows:
+        ex = row.example
+        if len(ex.audio) != 1:
+            continue
+        text = ex.answer if ex.task in WORDS_TASKS else ex.meta.get("sentence")
+        if isinstance(text, str) and text:
+            words.setdefault(str(ex.audio[0]), text)
+    return words
+
+
 class ManifestDataset:
     """Rows of one or more manifests. ``dataset[i]`` is a :class:`Sample`, or ``None`` for a row that cannot be
     used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is

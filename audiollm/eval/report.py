@@ -55,6 +55,8 @@ class Report:
     tasks: dict[str, TaskScores]
     subtasks: dict[str, TaskScores]
     overall: dict[str, OverallScore]
+    # "family/task" -> scores, for rows whose source family is known (the starter corpus).
+    families: dict[str, TaskScores] = dataclasses.field(default_factory=dict)
 
     @property
     def higher_is_better(self) -> dict[str, bool]:
@@ -72,6 +74,7 @@ class Report:
             "tasks": {key: dataclasses.asdict(entry) for key, entry in self.tasks.items()},
             "subtasks": {key: dataclasses.asdict(entry) for key, entry in self.subtasks.items()},
             "overall": {name: dataclasses.asdict(entry) for name, entry in self.overall.items()},
+            "families": {key: dataclasses.asdict(entry) for key, entry in self.families.items()},
             "higher_is_better": self.higher_is_better,
         }
 
@@ -89,6 +92,7 @@ class Report:
             tasks=table(data["tasks"]),
             subtasks=table(data["subtasks"]),
             overall={name: OverallScore(e["rows"], e["score"]) for name, e in data["overall"].items()},
+            families=table(data.get("families", {})),  # reports written before the family table have none
         )
 
 
@@ -96,7 +100,10 @@ def summarize(evaluation: Evaluation, model: str, manifest: str, settings: dict[
     """The report of an evaluation of ``model`` on ``manifest``."""
     by_task: dict[str, list[RowResult]] = {}
     by_subtask: dict[str, list[RowResult]] = {}
+    by_family: dict[str, list[RowResult]] = {}
     for row in evaluation.rows:
+        if row.family:
+            by_family.setdefault(f"{row.family}/{task_name(row.task)}", []).append(row)
         by_task.setdefault(task_name(row.task), []).append(row)
         if row.subtask:
             by_subtask.setdefault(f"{task_name(row.task)}/{row.subtask}", []).append(row)
@@ -106,7 +113,7 @@ def summarize(evaluation: Evaluation, model: str, manifest: str, settings: dict[
         if tallies:
             overall[name] = OverallScore(len(tallies), aggregate(tallies))
     return Report(model, manifest, settings or {}, len(evaluation.rows), list(evaluation.bad_rows), _table(by_task),
-                  _table(by_subtask), overall)
+                  _table(by_subtask), overall, _table(by_family))
 
 
 def _table(groups: dict[str, list[RowResult]]) -> dict[str, TaskScores]:
@@ -216,6 +223,8 @@ def markdown(report: Report) -> str:
     ]
     if report.subtasks:
         lines += ["", "## Per subtask (the benchmark's own tasks)", "", *_markdown_table(report.subtasks, "subtask")]
+    if report.families:
+        lines += ["", "## Per source family", "", *_markdown_table(report.families, "family/task")]
     lines += ["", "## Overall (each metric over every row it scores)", ""]
     lines += ["| metric | rows | score |", "|---|---:|---:|"]
     for name, entry in report.overall.items():

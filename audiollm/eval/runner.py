@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..audio import AudioError, load_audio
 from ..conversation import AudioPart, Message, conversation_clips
 from ..data.manifest import Example
+from ..data.starter.families import row_family
 from ..generation import GenerationRequest
 from .metrics import Tally, score_answer
 
@@ -43,6 +44,8 @@ class RowResult:
     scores: dict[str, Tally]
     # The benchmark's own task (``meta.subtask`` from the AIR-Bench and MMAU importers), for per-subtask tables.
     subtask: str | None = None
+    # The starter corpus's source family (synthetic voices, real speech, real sounds, music...), for per-family tables.
+    family: str | None = None
 
 
 @dataclasses.dataclass
@@ -83,12 +86,14 @@ def check_rows(examples: Sequence[Example], progress: bool = True) -> tuple[list
 
 
 def first_per_task(examples: Sequence[Example], count: int) -> list[Example]:
-    """The first ``count`` rows of each task, in manifest order: a quick sample that is the same on every run."""
-    taken: Counter[str] = Counter()
+    """The first ``count`` rows of each task (of each source family's task, where the family is known), in manifest
+    order: a quick sample that is the same on every run and holds real recordings beside synthetic ones."""
+    taken: Counter[tuple[str | None, str | None]] = Counter()
     sample: list[Example] = []
     for example in examples:
-        if taken[example.task] < count:
-            taken[example.task] += 1
+        key = (row_family(example.meta), example.task)
+        if taken[key] < count:
+            taken[key] += 1
             sample.append(example)
     return sample
 
@@ -126,6 +131,7 @@ def answer_rows(
                         choices=example.choices,
                         scores=score_answer(example.task, answer, example.answer, example.choices),
                         subtask=str(example.meta["subtask"]) if example.meta.get("subtask") else None,
+                        family=row_family(example.meta),
                     )
                 )
             bar.update(len(batch))

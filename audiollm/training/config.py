@@ -43,6 +43,11 @@ class DataConfig:
     # is drawn, so one model answers with or without it (generate(..., transcript=False)). Transcripts of the
     # training clips are decoded once and cached beside the feature cache (when feature_cache is on).
     transcript_dropout: float = 0.0
+    # Where the training clips' transcripts come from: whisper decodes each once (cached; about 3 s a speech clip
+    # on a CPU), reference takes the words the manifest gives (a transcription, word or mixture row's answer, or
+    # meta.sentence), so nothing is decoded and the LLM learns to use a transcript it can trust. Inference always
+    # reads Whisper's own.
+    transcript_source: Literal["whisper", "reference"] = "whisper"
 
 
 @dataclasses.dataclass
@@ -100,8 +105,10 @@ class TrainConfig:
 
     def model_config_overrides(self) -> list[str]:
         """The model overrides this run applies: the mode's LoRA switch and precision settings, then the user's."""
+        # A saved model's LoRA stays as it is in projector mode: applied, frozen (the trainer freezes the LLM).
+        keeps_lora = self.mode == "projector" and not self.model.endswith((".yaml", ".yml"))
         return [
-            f"lora.enabled={str(MODE_LORA[self.mode]).lower()}",
+            *([] if keeps_lora else [f"lora.enabled={str(MODE_LORA[self.mode]).lower()}"]),
             f"gradient_checkpointing={str(self.gradient_checkpointing).lower()}",
             *self.model_overrides,
         ]

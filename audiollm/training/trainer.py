@@ -19,13 +19,13 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from ..cache import cache_root
 from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
-from ..data.dataset import ManifestDataset, Row, read_rows
+from ..data.dataset import ManifestDataset, Row, read_rows, reference_transcripts
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
 from .backend import Backend
 from .checkpoint import RankData, TrainerState, checkpoints, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import MODE_LORA, TrainConfig
 from .deepspeed_backend import DeepSpeedBackend
 from .evaluate import evaluate_alignment, evaluate_rows
 from .feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
@@ -69,6 +69,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 
     torch.manual_seed(cfg.seed)
     model = load_model(cfg.model, cfg.model_config_overrides())
+    if not MODE_LORA[cfg.mode]:
+        model.llm.requires_grad_(False)  # only the projector learns; a saved model's LoRA applies unchanged
     backend = build_backend(model, cfg)
     main = backend.rank == 0
     try:
@@ -99,8 +101,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                 cache = FeatureCache(root, encoder_identity(model))
                 transcript_cache = TranscriptCache(root, transcript_identity(model))
         if model.config.encoder.transcript == "whisper":
-            dataset.transcripts = training_transcripts(model, dataset.audio_paths(), transcript_cache,
-                                                       backend.gather_encoder)
+            dataset.transcripts = (reference_transcripts(rows) if cfg.data.transcript_source == "reference" else
+                                   training_transcripts(model, dataset.audio_paths(), transcript_cache,
+                                                        backend.gather_encoder))
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         logger = MetricsLogger(out, main)
         loss: float | None = None
