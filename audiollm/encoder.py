@@ -132,18 +132,24 @@ class FrozenWhisperEncoder(nn.Module):
         return states[:, :, 0] if len(self.layers) == 1 else states
 
     @torch.no_grad()
-    def states(self, mels: torch.Tensor, layers: list[int]) -> torch.Tensor:
+    def states(self, mels: torch.Tensor, layers: list[int], lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, frames // 2, len(layers), d_model)``: the last layer after Whisper's final layer norm (what the
-        decoder reads), earlier ones layer-normed without weights so that no layer's scale dominates a mix."""
+        decoder reads), earlier ones layer-normed without weights so that no layer's scale dominates a mix.
+        ``lengths`` (output frames per row) masks each row's padding out of attention."""
         w = self.whisper
         dtype = w.conv1.weight.dtype
         x = nn.functional.gelu(w.conv1(mels.to(dtype)))
         x = nn.functional.gelu(w.conv2(x)).permute(0, 2, 1)
         x = x + w.embed_positions.weight[: x.shape[1]]
+        mask = None
+        if lengths is not None:
+            padding = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]
+            mask = torch.zeros(padding.shape, dtype=x.dtype, device=x.device).masked_fill(
+                padding, torch.finfo(x.dtype).min)[:, None, None, :]
         count = len(w.layers)
         found: dict[int, torch.Tensor] = {}
         for number, layer in enumerate(w.layers[: max(layers)], start=1):
-            x = layer(x, None)
+            x = layer(x, mask)
             if number in layers:
                 found[number] = w.layer_norm(x) if number == count else nn.functional.layer_norm(x, x.shape[-1:])
         return torch.stack([found[number] for number in layers], dim=2)
@@ -167,3 +173,23 @@ class FrozenWhisperEncoder(nn.Module):
             outputs.extend(self(batch))
             start = end
         return torch.cat(outputs, dim=0)
+
+    def encode_together(self, clips: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+        """Encode several clips' windows in one forward (inference): windows zero-padded to the longest, the padding
+        masked out of attention, so each clip's frames are :meth:`encode`'s to float rounding. Training encodes clip
+        by clip (:meth:`encode`), so every rank of a sharded run calls the encoder alike."""
+        windows = [window for clip in clips for window in clip]
+        device = self.whisper.conv1.weight.device
+        longest = max(w.shape[-1] for w in windows)
+        # Zero padding is what each window's own convolutions saw past its end, so its frames do not change.
+        mels = torch.stack([nn.functional.pad(w, (0, longest - w.shape[-1])) for w in windows]).to(device)
+        lengths = [w.shape[-1] // 2 for w in windows]  # Whisper's second convolution halves the frames
+        padded = len(set(lengths)) > 1
+        states = self.states(mels, self.layers, torch.tensor(lengths, device=device) if padded else None)
+        states = states[:, :, 0] if len(self.layers) == 1 else states
+        frames = [row[:n] for row, n in zip(states, lengths)]
+        out, start = [], 0
+        for clip in clips:
+            out.append(torch.cat(frames[start:start + len(clip)], dim=0))
+            start += len(clip)
+        return out

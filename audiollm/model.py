@@ -22,6 +22,7 @@ from .conversation import Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
+from .placement import attention_implementation, resolve_device, resolve_dtype
 from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
@@ -31,6 +32,8 @@ from .vad import speech_spans
 CONFIG_FILE = "config.yaml"
 PROJECTOR_FILE = "projector.safetensors"
 LORA_DIR = "lora"
+# save_merged's LLM (LoRA folded in, with its tokenizer); a saved model holding it needs neither peft nor the base.
+MERGED_LLM_DIR = "llm"
 RELEASED_DIR = Path(__file__).parent / "released"
 
 
@@ -49,6 +52,8 @@ class AudioLLM(nn.Module):
             len(self.encoder.layers)
         )
         self.llm = self._prepare_llm(llm)
+        # True once the LoRA weights are folded into the LLM's own (inference only: nothing is left to train).
+        self.lora_merged = False
 
     def _prepare_llm(self, llm: PreTrainedModel) -> nn.Module:
         cfg = self.config
@@ -82,13 +87,48 @@ class AudioLLM(nn.Module):
         return cls(config)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, overrides: list[str] | None = None) -> AudioLLM:
-        """Load a saved model: ``"default"`` (the released model), a directory, or a Hugging Face hub id."""
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        overrides: list[str] | None = None,
+        device: str | torch.device | None = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        merge_lora: bool = True,
+    ) -> AudioLLM:
+        """Load a saved model: ``"default"`` (the released model), a directory, or a Hugging Face hub id.
+
+        ``device`` and ``dtype`` (names from :mod:`audiollm.placement`) say where it runs; None leaves the model
+        where and as it was built (on the CPU, in the config's dtypes), for a trainer that places it itself.
+        ``merge_lora`` folds the LoRA weights into the LLM's, so each decoding step runs one matmul per layer and no
+        peft wrapper (same greedy answers); training loads with it off, to keep LoRA separate and trainable."""
         path = resolve_pretrained(name_or_path)
         config = AudioLLMConfig.from_yaml(path / CONFIG_FILE, overrides)
+        if (path / MERGED_LLM_DIR).is_dir():
+            config.llm.name, config.llm.random = str(path / MERGED_LLM_DIR), None
         model = cls(config)
         model.load_adapters(path)
-        return model
+        if merge_lora:
+            model._merge_lora_in_place()
+        return model._place(device, dtype)
+
+    def _merge_lora_in_place(self) -> None:
+        # A 4-bit base would be re-quantized after the merge, which changes answers: it keeps its LoRA apart.
+        if self.config.lora.enabled and not self.config.quantization.load_in_4bit and not self.lora_merged:
+            self.llm = self.llm.merge_and_unload()
+            self.lora_merged = True
+
+    def _place(self, device: str | torch.device | None, dtype: str | torch.dtype | None) -> AudioLLM:
+        """Move the whole model (encoder, projector and LLM together) to ``device`` in ``dtype`` (None: as is)."""
+        if device is None or self.config.quantization.load_in_4bit:
+            # bitsandbytes owns a 4-bit model's dtypes and places it itself.
+            return self
+        target = resolve_device(device)
+        chosen = None if dtype is None else resolve_dtype(dtype, target)
+        self.to(device=target, dtype=chosen)
+        attention = attention_implementation(target, chosen or self.llm.dtype)
+        if attention != "sdpa":  # transformers' own default
+            self.llm.set_attn_implementation(attention)
+        return self
 
     def load_adapters(self, path: Path) -> None:
         """Load what :meth:`save_pretrained` wrote beside the config: the processor (when saved), projector and
@@ -149,9 +189,32 @@ class AudioLLM(nn.Module):
 
     def merge_lora(self) -> PreTrainedModel:
         """A plain transformers LLM with the LoRA weights merged in (this model is left unchanged)."""
-        if not self.config.lora.enabled:
+        if not self.config.lora.enabled or self.lora_merged:
             return copy.deepcopy(self.llm)
         return copy.deepcopy(self.llm).merge_and_unload()
+
+    def save_merged(self, path: str | Path) -> None:
+        """Write one checkpoint that needs no peft and no base LLM: the LLM with LoRA merged (and its tokenizer) in
+        ``llm/``, the projector, and the config (LoRA off); :meth:`from_pretrained` loads it. The encoder stays
+        referenced by name."""
+        from safetensors.torch import save_file
+
+        if self.config.quantization.load_in_4bit:
+            raise ValueError("save_merged: a 4-bit LLM cannot take its LoRA without re-quantizing; load the model "
+                             "without quantization.load_in_4bit to merge it")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        llm = self.llm if self.lora_merged or not self.config.lora.enabled else self.merge_lora()
+        with _plain_float_config(llm):
+            llm.save_pretrained(path / MERGED_LLM_DIR, safe_serialization=True)
+        self.tokenizer.save_pretrained(path / MERGED_LLM_DIR)
+        config = copy.deepcopy(self.config)
+        # Read relative to the saved directory by from_pretrained.
+        config.llm.name, config.llm.random = MERGED_LLM_DIR, None
+        config.lora.enabled = False
+        config.to_yaml(path / CONFIG_FILE)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
+        save_file(state, path / PROJECTOR_FILE)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -162,10 +225,14 @@ class AudioLLM(nn.Module):
 
     # ---- forward ------------------------------------------------------------------------------------------
 
-    def encode_clips(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    def encode_clips(self, clips: Sequence[np.ndarray], together: bool = False) -> list[torch.Tensor]:
         """Each clip (16 kHz samples) as frozen-encoder frames ``(frames, d_model)``: its log-mel windows (the
-        processor's settings) through the encoder. The one place waveforms become encoder frames."""
-        return [self.encoder.encode(self.processor.features(clip)) for clip in clips]
+        processor's settings) through the encoder. The one place waveforms become encoder frames. ``together``
+        runs every clip in one padded, attention-masked forward (inference); training encodes clip by clip."""
+        features = [self.processor.features(clip) for clip in clips]
+        if together and len(clips) > 1:
+            return self.encoder.encode_together(features)
+        return [self.encoder.encode(windows) for windows in features]
 
     def project_frames(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project each clip's encoder frames and concatenate: ``(total_audio_tokens, llm_dim)``."""
@@ -310,7 +377,7 @@ class AudioLLM(nn.Module):
             transcripts = None
         batch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
                                transcripts=transcripts).to(self.device)
-        audio = self.project_frames(self.encode_clips(batch.clips)) if batch.clips else None
+        audio = self.project_frames(self.encode_clips(batch.clips, together=True)) if batch.clips else None
         embeds = self.embed(batch.input_ids, audio)
         prompt_tokens = batch.attention_mask.sum(dim=1).tolist()
         audio_tokens = (batch.input_ids == self.processor.audio_token_id).sum(dim=1).tolist()
@@ -460,11 +527,31 @@ class AudioLLM(nn.Module):
         return text
 
 
-def load_model(spec: str | Path, overrides: list[str] | None = None) -> AudioLLM:
-    """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes."""
+def load_model(spec: str | Path, overrides: list[str] | None = None, device: str | None = "auto",
+               dtype: str | None = "auto", merge_lora: bool = True) -> AudioLLM:
+    """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes,
+    placed on ``device`` in ``dtype``. Training passes None for both and ``merge_lora=False``."""
     if str(spec).endswith((".yaml", ".yml")):
-        return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))
-    return AudioLLM.from_pretrained(spec, overrides)
+        return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))._place(device, dtype)
+    return AudioLLM.from_pretrained(spec, overrides, device, dtype, merge_lora)
+
+
+@contextlib.contextmanager
+def _plain_float_config(llm: PreTrainedModel) -> Iterator[None]:
+    """An LLM converted from GGUF keeps transformers' ``quantization_config: gguf`` though its weights are plain
+    floats, and transformers refuses to save it; saved without it, the copy loads as the floats it holds."""
+    quantizer = getattr(llm, "hf_quantizer", None)
+    quantization = getattr(llm.config, "quantization_config", None)
+    if quantizer is None:
+        yield
+        return
+    llm.hf_quantizer = None
+    del llm.config.quantization_config
+    try:
+        yield
+    finally:
+        llm.hf_quantizer = quantizer
+        llm.config.quantization_config = quantization
 
 
 def _without_padding(ids: list[int], pad_token_id: int | None) -> list[int]:

@@ -6,13 +6,17 @@
 
 Each backend turns one piece of text into float32 PCM at its own sample rate. :class:`SpeechHead` does the
 streaming part for all of them: it buffers the incoming text and synthesizes each sentence (or, once enough text
-waits, each clause) the moment its closing punctuation arrives, so the first chunk does not wait for the answer's end.
+waits, each clause; the answer's first clause at any length) the moment its closing punctuation arrives, so the first
+chunk does not wait for the answer's end. Synthesis runs in a thread of its own on ``SPEECH_THREADS`` intra-op
+threads, so the decoder keeps writing (and keeps its cores) while a segment is spoken.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +34,8 @@ _CLAUSE_END = re.compile(r"[,;:—]\s")
 MIN_CLAUSE_CHARS = 40
 # Text with no punctuation at all (lists, code, a model that never stops) is cut at a space past this length.
 MAX_SEGMENT_CHARS = 200
+# Intra-op threads of a backend's ONNX session: one keeps synthesis (~100x real time) off the decoder's cores.
+SPEECH_THREADS = 1
 
 SpeechChunk = tuple[np.ndarray, int]
 
@@ -54,7 +60,7 @@ class HibariBackend:
         from hibari import SAMPLE_RATE, Hibari
 
         self.sample_rate = int(SAMPLE_RATE)
-        self._tts = Hibari(voice=voice) if voice else Hibari()
+        self._tts = Hibari(voice=voice, threads=SPEECH_THREADS) if voice else Hibari(threads=SPEECH_THREADS)
 
     def synthesize(self, text: str) -> np.ndarray:
         return np.asarray(self._tts(text, seed=0), dtype=np.float32)
@@ -76,6 +82,7 @@ class PiperBackend:
         if not model.is_file():
             raise FileNotFoundError(f"piper voice {model}: no such file (give an .onnx voice with its .onnx.json)")
         self._voice = PiperVoice.load(model, config)
+        self._voice.session = _bounded_session(model)
         self.sample_rate = int(self._voice.config.sample_rate)
 
     def synthesize(self, text: str) -> np.ndarray:
@@ -138,6 +145,15 @@ class EspeakBackend:
         return (np.concatenate(samples).astype(np.float32) / 32768.0).astype(np.float32)
 
 
+def _bounded_session(model: Path) -> object:
+    """An ONNX session for ``model`` on ``SPEECH_THREADS`` threads (piper's own would take every core)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = SPEECH_THREADS
+    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     factory: Callable[[str | None], SpeechBackend]
@@ -172,16 +188,43 @@ class SpeechHead:
                 yield item
 
     def narrate(self, pieces: Iterable[str]) -> Iterator[str | SpeechChunk]:
-        """Each text piece as it arrives, followed by the audio of any segment it completed (for front ends that
-        show the text and play the speech together)."""
-        buffer = ""
-        for piece in pieces:
-            yield piece
-            buffer += piece
-            while (cut := segment_end(buffer)) is not None:
-                segment, buffer = buffer[:cut], buffer[cut:]
-                yield from self._say(segment)
-        yield from self._say(buffer)
+        """Each text piece as it arrives, and the audio of each segment once it is synthesized (for front ends
+        that show the text and play the speech together). Audio comes in the text's order; synthesis runs in its
+        own thread, so reading ``pieces`` (the decoder) does not wait for it."""
+        segments: queue.Queue[str | None] = queue.Queue()
+        spoken: queue.Queue[SpeechChunk | BaseException | None] = queue.Queue()
+        worker = threading.Thread(target=self._speak_all, args=(segments, spoken), daemon=True)
+        worker.start()
+        try:
+            buffer, first = "", True
+            for piece in pieces:
+                yield piece
+                buffer += piece
+                while (cut := segment_end(buffer, first)) is not None:
+                    segment, buffer, first = buffer[:cut], buffer[cut:], False
+                    segments.put(segment)
+                while not spoken.empty():
+                    yield _chunk(spoken.get())
+            segments.put(buffer)
+            segments.put(None)
+            while (item := spoken.get()) is not None:
+                yield _chunk(item)
+        finally:
+            # The caller may stop early (a cancelled answer): the worker drops what waits, finishes its segment, ends.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    segments.get_nowait()
+            segments.put(None)
+
+    def _speak_all(self, segments: queue.Queue[str | None], spoken: queue.Queue[SpeechChunk | BaseException | None]
+                   ) -> None:
+        try:
+            while (segment := segments.get()) is not None:
+                for chunk in self._say(segment):
+                    spoken.put(chunk)
+        except BaseException as exc:  # handed to the reader, who raises it
+            spoken.put(exc)
+        spoken.put(None)
 
     def speak(self, text: str) -> SpeechChunk:
         """All of ``text`` as one array."""
@@ -197,9 +240,21 @@ class SpeechHead:
             yield samples, self.sample_rate
 
 
-def segment_end(text: str) -> int | None:
-    """Where the first complete segment of ``text`` ends, or None when more text is needed."""
+def _chunk(item: SpeechChunk | BaseException | None) -> SpeechChunk:
+    if isinstance(item, BaseException):
+        raise item
+    assert item is not None
+    return item
+
+
+def segment_end(text: str, first: bool = False) -> int | None:
+    """Where the first complete segment of ``text`` ends, or None when more text is needed. The ``first`` segment
+    of an answer ends at its first clause, however short: that is when a listener starts hearing it."""
     match = _SENTENCE_END.search(text)
+    if first:
+        clause = _CLAUSE_END.search(text)
+        if clause and (not match or clause.end() < match.end()):
+            return clause.end()
     if match:
         return match.end()
     if len(text) >= MIN_CLAUSE_CHARS:

@@ -1,52 +1,148 @@
-"""Latency of one spoken answer: time to first token, tokens/s, time to first audio chunk, real-time factor.
+"""Latency of one spoken answer, and our decoding beside CTranslate2's on the same merged LLM.
 
-    python bench/latency.py [--model M] [--repeats 5] [--seconds 2 5 20] [--speech hibari] [--max-new-tokens 48]
-        [--transcript both|off|on]
+    python bench/latency.py [--model M] [--repeats 3] [--seconds 2 5 20] [--speech hibari] [--max-new-tokens 48]
+        [--transcript off|on|both] [--skip-ct2]
 
-For each clip length (speech from examples/speech.flac, repeated to length) one untimed warm-up turn, then
-``--repeats`` timed turns through ``AudioLLM.stream`` -> ``SpeechHead.narrate`` (the path the demo uses). Reports the
-median and p90 of:
-  ttft_s         request -> first text piece (encoder, prefill, first token)
-  tok_per_s      answer tokens / (last piece - first piece), the decode rate
-  first_audio_s  request -> first spoken chunk (the streaming head's point: compare with text_done_s)
-  text_done_s    request -> last text piece
-  rtf            whole turn (text and speech) / clip length; below 1 is faster than real time
+Three parts, all in one run so that a busy machine slows them alike:
 
-Each clip length is measured without Whisper's transcript in the prompt and with it (``--transcript both``, the
-default; rows marked ``+tr``): the transcript costs one Whisper decoding of the clip before the LLM starts.
+1. decode: the LLM alone on one text prompt, greedy, ``--max-new-tokens`` tokens, repeats interleaved: tokens/s
+   after the first token (``(tokens - 1) / (last - first)``) with LoRA merged (how inference loads it), with LoRA
+   applied through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch) on the
+   merged LLM, and the ratio merged / CTranslate2. bfloat16 is measured too when the CPU has AVX512-BF16 or AMX.
+2. answers: greedy answers on the example clips, merged vs peft (and bfloat16), "same" or the first that differs.
+3. turns: for each clip length (speech from examples/speech.flac, repeated to length) one untimed warm-up turn, then
+   ``--repeats`` timed turns through ``AudioLLM.stream`` (and ``SpeechHead.narrate``, the path the demo uses, in the
+   rows marked ``+sp``). Medians of:
+     ttft_s         request -> first text piece (encoder, prefill, first token)
+     tok_per_s      answer tokens / (last piece - first piece), the decode rate
+     first_audio_s  request -> first spoken chunk (``+sp`` rows)
+     text_done_s    request -> last text piece
+     rtf            whole turn (text and speech) / clip length; below 1 is faster than real time
+   ``--transcript on`` adds Whisper's transcript to the prompt (one Whisper decoding before the LLM starts).
 
-``--model`` defaults to the released ``default`` model; when it is not installed, configs/models/base.yaml
-(Whisper-base + SmolLM2-135M, untrained projector, weights from the offline packs); when those are missing too,
-the tiny random model. The line "model:" says which one was measured.
+``--model`` defaults to the released ``default`` model; when it is not installed, configs/models/base.yaml, else the
+tiny random model. The line "model:" says which one was measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from audiollm.audio import SAMPLE_RATE, load_audio
+from audiollm.generation import AnswerText, Row, decode
 from audiollm.model import AudioLLM, load_model
 from audiollm.speech import BACKENDS, DEFAULT_BACKEND, SpeechHead, load_speech
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACKS = ["default", str(ROOT / "configs/models/base.yaml"), str(ROOT / "configs/models/tiny.yaml")]
 PROMPT = "What does the speaker say? Answer in two sentences."
+TEXT_PROMPT = "Tell me about the history of the violin in three sentences."
+EXAMPLES = [("speech.flac", "Transcribe the speech."), ("chord.flac", "Which instrument is playing?"),
+            ("doorbell.flac", "What do you hear?"), ("speech.flac", "Who is speaking, and how do they sound?")]
 
 
-def pick_model(spec: str | None) -> tuple[AudioLLM, str]:
-    if spec:
-        return load_model(spec), spec
-    for candidate in FALLBACKS:
+def pick_model(spec: str | None, merge_lora: bool) -> tuple[AudioLLM, str]:
+    for candidate in [spec] if spec else FALLBACKS:
         try:
-            return load_model(candidate), candidate
+            return load_model(candidate, merge_lora=merge_lora), candidate
         except (OSError, ValueError) as exc:
+            if spec:
+                raise
             print(f"model {candidate}: not available ({str(exc).splitlines()[0][:160]})")
     raise SystemExit("no model could be loaded")
+
+
+def cpu_has_bf16() -> bool:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def prompt_ids(model: AudioLLM) -> list[int]:
+    ids = model.tokenizer.apply_chat_template([{"role": "user", "content": TEXT_PROMPT}], add_generation_prompt=True,
+                                              tokenize=True)
+    return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+
+
+def ours(llm: torch.nn.Module, tokenizer, ids: list[int], tokens: int) -> tuple[float, list[int]]:
+    """Our decode loop on ``ids``: tokens/s after the first token, and the tokens (end of text ignored)."""
+    row = Row(tokens, 0.0, 1.0, None, AnswerText(tokenizer, ()), len(ids), 0)
+    inputs = torch.tensor([ids], device=llm.device)
+    marks: list[tuple[float, int]] = []  # (time, tokens so far) at each piece the loop releases
+    with torch.no_grad():
+        embeds = llm.get_input_embeddings()(inputs)
+        for _ in decode(llm, -1, embeds, torch.ones_like(inputs), [row]):
+            marks.append((time.perf_counter(), len(row.text.ids)))
+    (start, first), (end, last) = marks[0], marks[-1]
+    return (last - first) / (end - start) if last > first else float("nan"), row.text.ids
+
+
+def ctranslate2_runner(model: AudioLLM, scratch: Path, threads: int) -> Callable[[list[int], int],
+                                                                              tuple[float, list[int]]]:
+    import ctranslate2
+
+    model.save_merged(scratch / "merged")
+    ctranslate2.converters.TransformersConverter(str(scratch / "merged" / "llm")).convert(
+        str(scratch / "ct2"), quantization="float32")
+    generator = ctranslate2.Generator(str(scratch / "ct2"), device="cpu", intra_threads=threads)
+
+    def run(ids: list[int], tokens: int) -> tuple[float, list[int]]:
+        start = model.tokenizer.convert_ids_to_tokens(ids)
+        times, out = [], []
+        for step in generator.generate_tokens(start, max_length=tokens, sampling_topk=1, end_token=[]):
+            times.append(time.perf_counter())
+            out.append(step.token_id)
+        return (len(out) - 1) / (times[-1] - times[0]), out
+
+    return run
+
+
+def decode_rates(models: dict[str, AudioLLM], ct2: Callable | None, tokens: int, repeats: int) -> None:
+    ids = prompt_ids(next(iter(models.values())))
+    runners: dict[str, Callable[[], tuple[float, list[int]]]] = {
+        name: (lambda m=m: ours(m.llm, m.tokenizer, ids, tokens)) for name, m in models.items()}
+    if ct2 is not None:
+        runners["ctranslate2"] = lambda: ct2(ids, tokens)
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    outputs: dict[str, list[int]] = {}
+    for name, run in runners.items():
+        run()  # warm-up
+    for _ in range(repeats):
+        for name, run in runners.items():
+            rate, outputs[name] = run()
+            rates[name].append(rate)
+    print(f"decode, {len(ids)}-token text prompt, {tokens} tokens, {torch.get_num_threads()} threads, "
+          f"median of {repeats} (interleaved):")
+    reference = outputs["merged"]
+    for name, values in rates.items():
+        # The loop guard may end ours before the limit: compare what both wrote.
+        common = min(len(reference), len(outputs[name]))
+        same = "same tokens as merged" if outputs[name][:common] == reference[:common] else "TOKENS DIFFER from merged"
+        print(f"  {name:<12} {statistics.median(values):7.1f} tok/s   ({same})")
+    if ct2 is not None:
+        ratio = statistics.median(rates["merged"]) / statistics.median(rates["ctranslate2"])
+        print(f"  ratio merged / ctranslate2: {ratio:.2f}")
+
+
+def compare_answers(models: dict[str, AudioLLM], tokens: int) -> None:
+    reference = models["merged"]
+    expected = [reference.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens)
+                for clip, p in EXAMPLES]
+    for name, model in models.items():
+        if model is reference:
+            continue
+        got = [model.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens) for clip, p in EXAMPLES]
+        differ = [(clip, p, a, b) for (clip, p), a, b in zip(EXAMPLES, expected, got) if a != b]
+        verdict = "same" if not differ else f"{len(differ)} differ, first: {differ[0]}"
+        print(f"greedy answers on {len(EXAMPLES)} example prompts, {name} vs merged: {verdict}")
 
 
 def clip_of(seconds: float) -> np.ndarray:
@@ -71,10 +167,10 @@ def one_turn(model: AudioLLM, head: SpeechHead | None, clip: np.ndarray, max_new
     total = time.perf_counter() - start
     tokens = len(model.tokenizer.encode(text, add_special_tokens=False))
     assert first_text is not None and last_text is not None, "the model gave no answer"
-    decode = last_text - first_text
+    decoding = last_text - first_text
     return {
         "ttft_s": first_text,
-        "tok_per_s": (tokens - 1) / decode if decode > 0 and tokens > 1 else float("nan"),
+        "tok_per_s": (tokens - 1) / decoding if decoding > 0 and tokens > 1 else float("nan"),
         "first_audio_s": first_audio if first_audio is not None else float("nan"),
         "text_done_s": last_text,
         "rtf": total / (clip.size / SAMPLE_RATE),
@@ -82,40 +178,47 @@ def one_turn(model: AudioLLM, head: SpeechHead | None, clip: np.ndarray, max_new
     }
 
 
-def p90(values: list[float]) -> float:
-    return float(np.percentile(values, 90))
+def turns(model: AudioLLM, head: SpeechHead | None, args: argparse.Namespace) -> None:
+    transcripts = {"both": [False, True], "off": [False], "on": [True]}[args.transcript]
+    columns = ["ttft_s", "tok_per_s", "first_audio_s", "text_done_s", "rtf"]
+    print(f"{'clip':>9} {'tokens':>6} " + " ".join(f"{c:>13}" for c in columns))
+    for seconds in args.seconds:
+        clip = clip_of(seconds)
+        for transcript in transcripts:
+            for speaker in [None, head] if head else [None]:
+                one_turn(model, speaker, clip, args.max_new_tokens, transcript)  # warm-up: first-call costs
+                runs = [one_turn(model, speaker, clip, args.max_new_tokens, transcript) for _ in range(args.repeats)]
+                cells = [f"{statistics.median(run[c] for run in runs):>13.3f}" for c in columns]
+                tokens = statistics.median(run["tokens"] for run in runs)
+                label = f"{seconds:.0f}s" + ("+tr" if transcript else "") + ("+sp" if speaker else "")
+                print(f"{label:>9} {tokens:>6.0f} " + " ".join(cells), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="default: the released model, else base.yaml, else tiny.yaml")
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0, 20.0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--speech", default=DEFAULT_BACKEND, choices=[*sorted(BACKENDS), "none"])
-    parser.add_argument("--transcript", default="both", choices=["both", "off", "on"],
-                        help="Whisper's transcript in the prompt: measure without it, with it, or both")
+    parser.add_argument("--transcript", default="off", choices=["both", "off", "on"],
+                        help="Whisper's transcript in the prompt: without it, with it, or both")
+    parser.add_argument("--skip-ct2", action="store_true", help="leave CTranslate2 out of the decode comparison")
     args = parser.parse_args()
-    transcripts = {"both": [False, True], "off": [False], "on": [True]}[args.transcript]
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
 
-    model, name = pick_model(args.model)
+    model, name = pick_model(args.model, merge_lora=True)
+    models = {"merged": model, "peft": pick_model(name, merge_lora=False)[0]}
+    if cpu_has_bf16():
+        models["bf16"] = pick_model(name, merge_lora=True)[0]._place("cpu", "bfloat16")
     head = None if args.speech == "none" else load_speech(args.speech)
     print(f"model: {name}   speech: {args.speech}   repeats: {args.repeats}   max_new_tokens: {args.max_new_tokens}")
-    columns = ["ttft_s", "tok_per_s", "first_audio_s", "text_done_s", "rtf"]
-    print(f"{'clip':>6} {'tokens':>6} " + " ".join(f"{c + ' med/p90':>22}" for c in columns) + "  first_audio/text_done")
-    for seconds in args.seconds:
-        clip = clip_of(seconds)
-        for transcript in transcripts:
-            one_turn(model, head, clip, args.max_new_tokens, transcript)  # warm-up: allocator, first-call costs
-            runs = [one_turn(model, head, clip, args.max_new_tokens, transcript) for _ in range(args.repeats)]
-            cells = []
-            for column in columns:
-                values = [run[column] for run in runs]
-                cells.append(f"{statistics.median(values):>10.3f} / {p90(values):<9.3f}")
-            ratio = statistics.median(run["first_audio_s"] / run["text_done_s"] for run in runs)
-            tokens = statistics.median(run["tokens"] for run in runs)
-            label = f"{seconds:.0f}s" + ("+tr" if transcript else "")
-            print(f"{label:>6} {tokens:>6.0f} " + " ".join(f"{c:>22}" for c in cells) + f"  {ratio:.2f}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        ct2 = None if args.skip_ct2 else ctranslate2_runner(model, Path(scratch), torch.get_num_threads())
+        decode_rates(models, ct2, args.max_new_tokens, args.repeats)
+    compare_answers(models, 24)
+    del models
+    turns(model, head, args)
 
 
 if __name__ == "__main__":

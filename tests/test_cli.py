@@ -142,3 +142,23 @@ def test_every_command_names_the_same_default_model(command: str, monkeypatch, c
     lines = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("--model "))
     assert f"{MODEL_HELP} (default {DEFAULT_MODEL!r})" in " ".join(" ".join(lines[at:at + 2]).split())
+
+
+@pytest.mark.parametrize("command", ["ask", "chat", "eval", "demo", "serve"])
+def test_every_command_that_loads_a_model_takes_device_and_dtype(command: str, monkeypatch,
+                                                                 capsys: pytest.CaptureFixture[str]):
+    from audiollm.placement import DEVICE_HELP, DTYPE_HELP
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"--device DEVICE {DEVICE_HELP}" in help_text
+    assert DTYPE_HELP in help_text and "--dtype {auto,float32,bfloat16,float16}" in help_text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has a GPU")
+def test_ask_on_a_missing_gpu_is_one_line(wav_file, capsys: pytest.CaptureFixture[str]):
+    assert main(["ask", str(wav_file(0.5)), "Hi", "--model", TINY, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "device 'cuda': this machine has no CUDA GPU" in err and err.count("\n") == 0

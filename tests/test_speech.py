@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,14 +17,16 @@ SENTENCES = ["The weather is nice today. ", "We are going to the park, ", "and w
 
 
 class TextStream:
-    """Feeds text in small pieces and records how much of it has been read."""
+    """Feeds text in small pieces at a decoder's pace and records how much of it has been read."""
 
-    def __init__(self, text: str, piece: int = 4):
+    def __init__(self, text: str, piece: int = 4, seconds_per_piece: float = 0.05):
         self.pieces = [text[i:i + piece] for i in range(0, len(text), piece)]
         self.read = 0
+        self.seconds_per_piece = seconds_per_piece
 
     def __iter__(self) -> Iterator[str]:
         for piece in self.pieces:
+            time.sleep(self.seconds_per_piece)
             self.read += 1
             yield piece
 
@@ -79,6 +83,64 @@ def test_stream_speaks_every_segment_once():
     chunks = list(SpeechHead(Recorder()).stream(iter(["Hi there. ", "Second one! And", " a tail", " ... "])))
     assert spoken == ["Hi there.", "Second one!", "And a tail ..."]
     assert len(chunks) == 3 and all(rate == 8000 for _, rate in chunks)
+
+
+def test_first_audio_comes_at_the_first_clause():
+    assert segment_end("Yes, it is a dog", first=True) == len("Yes, ")
+    assert segment_end("Yes, it is a dog", first=False) is None
+    assert segment_end("A dog. Then, a cat", first=True) == len("A dog. ")
+    spoken: list[str] = []
+
+    class Recorder:
+        name = "recorder"
+        sample_rate = 8000
+
+        def synthesize(self, text: str) -> np.ndarray:
+            spoken.append(text)
+            return np.ones(10, np.float32)
+
+    list(SpeechHead(Recorder()).stream(iter(["Yes, a dog", " barks, twice. ", "Then, a cat."])))
+    assert spoken == ["Yes,", "a dog barks, twice.", "Then, a cat."]
+
+
+def test_synthesis_does_not_hold_up_the_text():
+    """While a segment is being synthesized, the text (the decoder) keeps coming."""
+    text_done = threading.Event()
+
+    class Slow:
+        name = "slow"
+        sample_rate = 8000
+
+        def __init__(self) -> None:
+            self.saw_text_done: list[bool] = []
+
+        def synthesize(self, text: str) -> np.ndarray:
+            # Synthesis inline with the text would wait here until the timeout, with the text stuck.
+            self.saw_text_done.append(text_done.wait(timeout=5.0))
+            return np.ones(10, np.float32)
+
+    def pieces() -> Iterator[str]:
+        yield from ["First sentence. ", "Second ", "sentence ", "keeps ", "coming."]
+        text_done.set()
+
+    backend = Slow()
+    items = list(SpeechHead(backend).narrate(pieces()))
+    assert backend.saw_text_done == [True, True]
+    texts = [item for item in items if isinstance(item, str)]
+    assert "".join(texts) == "First sentence. Second sentence keeps coming."
+    assert sum(not isinstance(item, str) for item in items) == 2
+
+
+def test_a_failing_backend_raises_to_the_reader():
+    class Broken:
+        name = "broken"
+        sample_rate = 8000
+
+        def synthesize(self, text: str) -> np.ndarray:
+            raise OSError("voice file unreadable")
+
+    with pytest.raises(OSError, match="voice file unreadable"):
+        list(SpeechHead(Broken()).stream(iter(["Hello there. ", "More."])))
 
 
 def test_unknown_and_missing_backends_say_what_to_do(monkeypatch: pytest.MonkeyPatch):

@@ -268,12 +268,16 @@ def test_released_default_model_loads_on_the_packs_and_answers(pack_cache: Path)
     released = RELEASED_DIR / "default"
     adapter_bytes = sum(f.stat().st_size for f in released.rglob("*.safetensors"))
     assert 0 < adapter_bytes <= 25 * 2**20, adapter_bytes
-    model = AudioLLM.from_pretrained("default")
+    model = AudioLLM.from_pretrained("default", merge_lora=False)
     assert model.config.encoder.name == "whisper-base" and model.config.llm.name == "smollm2-135m-instruct"
     # The trained LoRA is in place: its B matrices start at zero, so non-zero ones were read from the release.
     lora_b = [p for name, p in model.llm.named_parameters() if "lora_B" in name]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b)
     # Greedy answers of release 0.9 on the example clips, as its card describes them: a change anywhere on the path
-    # from audio to text (loading, features, splice, template, decoding) shows here.
+    # from audio to text (loading, features, splice, template, decoding) shows here; the same with LoRA merged, as
+    # inference loads it.
+    merged = AudioLLM.from_pretrained("default")
+    assert not any("lora_" in name for name, _ in merged.llm.named_parameters())
     for clip, prompt, expected in RELEASED_ANSWERS:
-        assert model.generate(audio=ROOT / "examples" / clip, prompt=prompt, max_new_tokens=24) == expected, clip
+        for loaded in (model, merged):
+            assert loaded.generate(audio=ROOT / "examples" / clip, prompt=prompt, max_new_tokens=24) == expected, clip

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.speak and not Path(args.speak).resolve().parent.is_dir():
         raise FileNotFoundError(f"--speak {args.speak}: the folder does not exist")
     head = load_speech(args.speech_backend, args.voice) if args.speak else None
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     if args.transcribe:
         print(transcript_lines(model.transcribe(audio, timestamps=args.timestamps)))
         return 0

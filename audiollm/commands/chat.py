@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..model import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     session = ChatSession(model, args.max_new_tokens, args.system)
     return session.loop(sys.stdin, sys.stdout)
 

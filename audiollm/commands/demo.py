@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..speech import load_speech
 
     speech = None if args.speech_backend == "none" else load_speech(args.speech_backend, args.voice)
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     demo = build_demo(model, speech, args.max_seconds, args.max_new_tokens, info=describe_model(args.model))
     launch(demo, args.host, args.port)
     return 0

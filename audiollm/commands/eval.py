@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.manifest}: none of its {len(bad)} rows can be evaluated ({reasons})")
     if args.per_task is not None:
         good = first_per_task(good, args.per_task)
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     evaluation = Evaluation(answer_rows(model, good, args.batch_size, args.max_new_tokens, args.num_beams), bad)
     decoding = "greedy" if args.num_beams == 1 else f"beam search, {args.num_beams} beams"
     settings = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens or model.config.max_new_tokens,

@@ -1,4 +1,5 @@
-"""Flags more than one command shares: ``--model``, and flags generated from a config dataclass's fields."""
+"""Flags more than one command shares: ``--model``, ``--device``/``--dtype``, and flags generated from a config
+dataclass's fields."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import typing
 from typing import Any, Literal, TypeVar
 
 from ..config import DEFAULT_MODEL, MODEL_HELP
+from ..placement import DEVICE_HELP, DTYPE_HELP, DTYPES
 
 T = TypeVar("T")
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model``, and where it runs: ``--device`` and ``--dtype`` (every command that loads a model)."""
     parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--dtype", default="auto", choices=DTYPES, help=DTYPE_HELP)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:

@@ -23,6 +23,6 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(ServeConfig, args)
     # Loaded before uvicorn starts, so a model that cannot load is a one-line error, not a startup traceback.
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device, dtype=config.dtype)
     uvicorn.run(create_app(config, model), host=config.host, port=config.port, log_level="info")
     return 0

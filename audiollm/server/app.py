@@ -34,7 +34,7 @@ def create_app(config: ServeConfig, model: AudioLLM | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = model if model is not None else await run_in_threadpool(load_model, config.model)
+        loaded = model if model is not None else await run_in_threadpool(load_model, config.model, None, config.device, config.dtype)
         batcher = Batcher(loaded, config.queue_size, config.max_batch, config.batch_window_ms / 1000,
                           config.max_prompt_tokens)
         batcher.start()

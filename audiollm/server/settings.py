@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 from ..config import DEFAULT_MODEL, MODEL_HELP, option
+from ..placement import DEVICE_HELP, DTYPE_HELP
 
 
 @dataclasses.dataclass
 class ServeConfig:
     model: str = option(DEFAULT_MODEL, MODEL_HELP)
+    device: str = option("auto", DEVICE_HELP)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option("auto", DTYPE_HELP)
     model_name: str | None = option(None, "the model id clients send (default: the --model name, e.g. 'tiny' for "
                                           "configs/models/tiny.yaml)")
     # Loopback unless told otherwise: the API has no authentication without ``api_key``.

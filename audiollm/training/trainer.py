@@ -68,7 +68,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                          "pass --resume to continue that run, or choose another output_dir")
 
     torch.manual_seed(cfg.seed)
-    model = load_model(cfg.model, cfg.model_config_overrides())
+    # The backend places the model; LoRA stays separate, to be trained.
+    model = load_model(cfg.model, cfg.model_config_overrides(), device=None, dtype=None, merge_lora=False)
     if not MODE_LORA[cfg.mode]:
         model.llm.requires_grad_(False)  # only the projector learns; a saved model's LoRA applies unchanged
     backend = build_backend(model, cfg)
