@@ -31,19 +31,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiollm", description="Audio-understanding LLM: ask, chat, train, evaluate.",
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"audiollm {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show the warnings, logs and loading bars of the libraries underneath")
+    add_global_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = importlib.import_module(module)
         child = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
-        # After the command as well as before it; SUPPRESS keeps a -v given before the command.
-        child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                           help="as audiollm -v")
         command.add_arguments(child)
         child.set_defaults(_run=command.run)
+    with_global_flags(parser)
     return parser
+
+
+def add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
+    parser.add_argument("--version", action="version", version=f"audiollm {__version__}")
+    # Below the top, SUPPRESS keeps a -v given further up the command line.
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="also show the warnings, logs and loading bars of the libraries underneath"
+                        if top else "as audiollm -v")
+
+
+def with_global_flags(parser: argparse.ArgumentParser) -> None:
+    """The global flags after every command and action as well (``audiollm models list -v``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            # An alias names the same parser twice.
+            for child in {id(c): c for c in action.choices.values()}.values():
+                add_global_flags(child, top=False)
+                with_global_flags(child)
 
 
 def main(argv: list[str] | None = None) -> int:

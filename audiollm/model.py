@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
 from .placement import attention_implementation, resolve_device, resolve_dtype
-from .processor import AudioProcessor
+from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
 from .transcribe import SILENT, Decoded, Segment, Task, join_windows
@@ -47,7 +48,7 @@ class AudioLLM(nn.Module):
         self.encoder = FrozenWhisperEncoder(*build_whisper(config.encoder), config.encoder.layers)
         llm, tokenizer = build_llm(config.llm, config.quantization)
         self.tokenizer = tokenizer
-        self.processor = AudioProcessor(tokenizer, config)
+        self.processor = AudioProcessor(tokenizer, AudioSettings.of(config))
         self.projector: Projector = build_projector(
             config.projector, self.encoder.hidden_size, llm.get_input_embeddings().embedding_dim,
             len(self.encoder.layers)
@@ -132,9 +133,11 @@ class AudioLLM(nn.Module):
         return self
 
     def load_adapters(self, path: Path) -> None:
-        """Load projector (and LoRA, when saved) weights written by :meth:`save_pretrained`."""
+        """Load what :meth:`save_pretrained` wrote beside the config: the processor (when saved), projector and
+        LoRA (when saved) weights."""
         from safetensors.torch import load_file
 
+        self._load_processor(path)
         weights = load_file(path / PROJECTOR_FILE)
         if self.projector.layer_weights is not None and "layer_weights" not in weights:
             # A projector trained on one layer, fine-tuned with a layer mix: the mix starts equal, as a fresh one.
@@ -150,8 +153,21 @@ class AudioLLM(nn.Module):
             if result.unexpected_keys:
                 raise ValueError(f"{path}: LoRA weights do not fit this model: {result.unexpected_keys[:3]}")
 
+    def _load_processor(self, path: Path) -> None:
+        """Use the saved tokenizer and chat template where ``path`` has them (older saves do not). The audio
+        settings stay the config's, overrides included: the projector was built from them."""
+        if not (path / SETTINGS_FILE).is_file():
+            return
+        tokenizer = AudioProcessor.from_pretrained(path).tokenizer
+        if tokenizer.get_vocab() != self.tokenizer.get_vocab():
+            raise ValueError(f"{path}: the saved tokenizer ({len(tokenizer)} tokens) is not the tokenizer of the "
+                             f"LLM the config names ({len(self.tokenizer)} tokens)")
+        self.tokenizer = tokenizer
+        self.processor = AudioProcessor(tokenizer, AudioSettings.of(self.config))
+
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config, projector and LoRA (safetensors only); base weights stay referenced by name."""
+        """Write config, processor (tokenizer, chat template, audio settings), projector and LoRA (safetensors
+        only); base weights stay referenced by name."""
         from safetensors.torch import save_file
 
         if self.lora_merged:
@@ -161,10 +177,21 @@ class AudioLLM(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.config.to_yaml(path / CONFIG_FILE)
+        self.processor.save_pretrained(path)
         state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_FILE)
         if self.config.lora.enabled:
             self.llm.save_pretrained(path / LORA_DIR, safe_serialization=True)
+
+    def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None,
+                    commit_message: str = "Upload audiollm model") -> str:
+        """Upload what :meth:`save_pretrained` writes to Hugging Face hub repository ``repo_id`` (created when
+        missing) and return the commit's URL; ``from_pretrained(repo_id)`` loads it back."""
+        from .weights.upload import upload_folder
+
+        with tempfile.TemporaryDirectory() as scratch:
+            self.save_pretrained(scratch)
+            return upload_folder(Path(scratch), repo_id, private, token, commit_message)
 
     def merge_lora(self) -> PreTrainedModel:
         """A plain transformers LLM with the LoRA weights merged in (this model is left unchanged)."""
@@ -192,6 +219,7 @@ class AudioLLM(nn.Module):
         config.llm.name, config.llm.random = MERGED_LLM_DIR, None
         config.lora.enabled = False
         config.to_yaml(path / CONFIG_FILE)
+        self.processor.save_pretrained(path)
         state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_FILE)
 

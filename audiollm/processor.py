@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
+import yaml
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from .audio import audio_features, load_audio
-from .config import AudioLLMConfig
+from .config import AudioLLMConfig, EncoderConfig, ProjectorConfig, load_yaml
 from .conversation import AudioPart, Message, parse_messages
 from .projector import num_audio_tokens
 
 IGNORE_INDEX = -100
 # How a clip's transcript follows its audio marker in the message text the chat template renders.
 TRANSCRIPT_LINE = "\nTranscript: {}"
+# The processor's audio settings, written beside the tokenizer's files by save_pretrained.
+SETTINGS_FILE = "processor.yaml"
+
+
+@dataclasses.dataclass
+class AudioSettings:
+    """What the processor takes from a model's config: the placeholder, and the encoder and projector settings that
+    the log-mel features and each clip's number of audio tokens follow."""
+
+    audio_token: str = "<|audio|>"
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    projector: ProjectorConfig = dataclasses.field(default_factory=ProjectorConfig)
+
+    @classmethod
+    def of(cls, config: AudioLLMConfig) -> AudioSettings:
+        return cls(config.audio_token, config.encoder, config.projector)
 
 
 @dataclasses.dataclass
@@ -54,16 +72,32 @@ class AudioProcessor:
     part of the prompt, never learned.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, config: AudioLLMConfig):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, settings: AudioSettings):
         self.tokenizer = tokenizer
-        self.config = config
-        self.audio_token = config.audio_token
+        self.settings = settings
+        self.audio_token = settings.audio_token
         if self.audio_token not in tokenizer.get_vocab():
             tokenizer.add_special_tokens({"additional_special_tokens": [self.audio_token]})
         self.audio_token_id: int = tokenizer.convert_tokens_to_ids(self.audio_token)
 
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the tokenizer (its chat template included) and the audio settings (``processor.yaml``) to
+        ``path``, in the layout transformers' tokenizers read; :meth:`from_pretrained` loads them back."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(path)
+        (path / SETTINGS_FILE).write_text(yaml.safe_dump(dataclasses.asdict(self.settings), sort_keys=False))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> AudioProcessor:
+        """The processor :meth:`save_pretrained` (or ``AudioLLM.save_pretrained``) wrote to directory ``path``."""
+        path = Path(path)
+        if not (path / SETTINGS_FILE).is_file():
+            raise ValueError(f"{path}: no {SETTINGS_FILE}; not a directory written by AudioProcessor.save_pretrained")
+        return cls(AutoTokenizer.from_pretrained(path), load_yaml(AudioSettings, path / SETTINGS_FILE))
+
     def num_audio_tokens(self, num_samples: int) -> int:
-        return num_audio_tokens(num_samples, self.config.encoder, self.config.projector)
+        return num_audio_tokens(num_samples, self.settings.encoder, self.settings.projector)
 
     def conversation(self, messages: Sequence[Message | dict[str, Any]]) -> Conversation:
         """Render typed messages (or chat-message dicts, parsed by :func:`parse_messages`) for the template: each
@@ -147,7 +181,7 @@ class AudioProcessor:
         return out_ids, out_labels if labels is not None else None
 
     def features(self, samples: np.ndarray) -> list[torch.Tensor]:
-        return audio_features(samples, self.config.encoder.n_mels, self.config.encoder.pad_to_30s)
+        return audio_features(samples, self.settings.encoder.n_mels, self.settings.encoder.pad_to_30s)
 
     def __call__(
         self, conversations: Sequence[Conversation], add_generation_prompt: bool, padding_side: str = "left",

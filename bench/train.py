@@ -107,7 +107,7 @@ def audiollm_step(size: str, manifest: str, cached: bool, align: bool = False,
 
     from audiollm.data.collate import collate
     from audiollm.data.dataset import ManifestDataset, read_rows
-    from audiollm.data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
+    from audiollm.training.feature_cache import CachedEncoder, FeatureCache, encoder_identity
     from audiollm.model import AudioLLM
     from audiollm.training.backend import Backend
     from audiollm.training.config import TrainConfig

@@ -36,6 +36,23 @@ def all_parsers(parser: argparse.ArgumentParser, name: str = "audiollm"):
                 yield from all_parsers(child, f"{name} {child_name}")
 
 
+@pytest.mark.parametrize("argv", [["-v", "models", "list"], ["models", "-v", "list"], ["models", "list", "-v"],
+                                  ["ask", "-v", "clip.wav", "Describe."], ["ask", "clip.wav", "Describe.", "--verbose"],
+                                  ["data", "build", "starter", "--out", "x", "-v"], ["train", "run.yaml", "-v"]])
+def test_global_flags_are_taken_before_and_after_every_command(argv: list[str]):
+    assert build_parser().parse_args(argv).verbose is True
+    assert build_parser().parse_args([a for a in argv if a not in ("-v", "--verbose")]).verbose is False
+
+
+def test_models_list_takes_verbose_after_the_action(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUDIOLLM_VERBOSE", "0")  # main sets it for -v; restored after the test
+    assert main(["models", "list", "-v"]) == 0
+    assert capsys.readouterr().out.startswith("default: the released model")
+    with pytest.raises(SystemExit):
+        main(["models", "list", "--version"])
+    assert capsys.readouterr().out.strip() == f"audiollm {__version__}"
+
+
 def test_every_option_with_a_default_says_it_in_its_help():
     missing = []
     for name, parser in all_parsers(build_parser()):

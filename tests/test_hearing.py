@@ -15,7 +15,7 @@ import torch
 from audiollm import AudioLLM, AudioLLMConfig
 from audiollm.audio import SAMPLE_RATE, WINDOW_SAMPLES, audio_features, load_audio
 from audiollm.data.dataset import ManifestDataset, read_rows
-from audiollm.data.feature_cache import TranscriptCache, encoder_identity, training_transcripts
+from audiollm.training.feature_cache import TranscriptCache, encoder_identity, training_transcripts
 from audiollm.processor import IGNORE_INDEX, TRANSCRIPT_LINE
 
 from .conftest import ROOT, TINY_CONFIG, tone

@@ -1,4 +1,4 @@
-"""The tree's shape: no import cycle inside audiollm/, and every config under configs/ loads and validates (its
+"""The tree's shape: no import cycle inside audiollm/, no import from a lower room to a higher one, and every config under configs/ loads and validates (its
 ``extends:`` chain, the model it names, its DeepSpeed JSON by DeepSpeed's own config class)."""
 
 from __future__ import annotations
@@ -77,6 +77,47 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycle_in_the_library():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# The rooms of ARCHITECTURE.md from the bottom up, each module (or package, for everything under it) in one; the
+# longest name that matches places a module. A module imports only from its own room and the rooms below it.
+ROOMS: list[tuple[str, set[str]]] = [
+    ("foundations", {"config", "audio", "cache", "ports", "quiet", "placement"}),
+    ("weights", {"weights"}),
+    ("model parts", {"encoder", "projector", "llm", "processor", "conversation", "generation", "alignment",
+                     "stopping", "transcribe", "vad", "speech", "sizing"}),
+    ("data", {"data"}),
+    ("model", {"model", ""}),  # "": the package's face, audiollm/__init__.py, exports the model
+    ("front ends", {"training", "server", "demo", "eval", "data.starter", "data.importers"}),
+    ("command line", {"cli", "commands"}),
+]
+
+
+def room_of(module: str) -> int:
+    name = module.removeprefix("audiollm").removeprefix(".")
+    parts = name.split(".") if name else []
+    # Down to one part only: "" stands for the package's face alone, not for every module below it.
+    for end in range(len(parts), 0 if parts else -1, -1):
+        prefix = ".".join(parts[:end])
+        for rank, (_, members) in enumerate(ROOMS):
+            if prefix in members:
+                return rank
+    raise AssertionError(f"{module} is in no room: add it to ROOMS here and to ARCHITECTURE.md")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{source} ({ROOMS[room_of(source)][0]}) imports {target} ({ROOMS[room_of(target)][0]})"
+                  for source, targets in graph.items() for target in targets if room_of(target) > room_of(source))
+
+
+def test_no_import_points_from_a_lower_room_to_a_higher_one():
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_is_caught():
+    graph = {"audiollm.data.dataset": {"audiollm.model"}, "audiollm.model": {"audiollm.processor"},
+             "audiollm.processor": set()}
+    assert upward_imports(graph) == ["audiollm.data.dataset (data) imports audiollm.model (model)"]
 
 
 # --- configs -----------------------------------------------------------------------------------------------------

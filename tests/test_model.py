@@ -11,7 +11,7 @@ import torch
 
 from audiollm import AudioLLM, AudioLLMConfig
 from audiollm.audio import SAMPLE_RATE
-from audiollm.processor import IGNORE_INDEX
+from audiollm.processor import IGNORE_INDEX, AudioProcessor
 
 from .conftest import tone
 
@@ -24,16 +24,18 @@ PAIRS = [
 ]
 
 
-def training_batch(model: AudioLLM, pairs=PAIRS):
-    convs = [
-        model.processor.conversation(
-            [
-                {"role": "user", "content": [{"type": "audio", "audio": audio}, {"type": "text", "text": prompt}]},
-                {"role": "assistant", "content": answer},
-            ]
-        )
+def conversations(pairs=PAIRS) -> list[list[dict]]:
+    return [
+        [
+            {"role": "user", "content": [{"type": "audio", "audio": audio}, {"type": "text", "text": prompt}]},
+            {"role": "assistant", "content": answer},
+        ]
         for audio, prompt, answer in pairs
     ]
+
+
+def training_batch(model: AudioLLM, pairs=PAIRS):
+    convs = [model.processor.conversation(turns) for turns in conversations(pairs)]
     return model.processor(convs, add_generation_prompt=False, padding_side="right")
 
 
@@ -122,7 +124,7 @@ def test_stream_yields_the_same_answer_in_pieces(trained: AudioLLM):
 def test_save_and_load_give_identical_logits(trained: AudioLLM, tmp_path: Path):
     trained.save_pretrained(tmp_path / "saved")
     files = sorted(str(p.relative_to(tmp_path / "saved")) for p in (tmp_path / "saved").rglob("*") if p.is_file())
-    assert all(f.endswith((".safetensors", ".json", ".yaml", ".md")) for f in files), files
+    assert all(f.endswith((".safetensors", ".json", ".yaml", ".jinja", ".md")) for f in files), files
     loaded = AudioLLM.from_pretrained(tmp_path / "saved", merge_lora=False).eval()
     batch = training_batch(trained)
     with torch.no_grad():
@@ -130,6 +132,69 @@ def test_save_and_load_give_identical_logits(trained: AudioLLM, tmp_path: Path):
         actual = loaded(batch.input_ids, batch.attention_mask, audio_clips=batch.clips).logits
     assert torch.equal(expected, actual)
     assert loaded.generate(audio=PAIRS[0][0], prompt=PAIRS[0][1]) == PAIRS[0][2]
+
+
+def test_processor_saved_beside_the_config_loads_alone(trained: AudioLLM, tmp_path: Path):
+    """The processor a saved model carries (tokenizer, chat template, audio settings) tokenizes as the model's own."""
+    trained.save_pretrained(tmp_path / "saved")
+    assert {"processor.yaml", "tokenizer.json", "chat_template.jinja"} <= {p.name for p in (tmp_path / "saved").iterdir()}
+    alone = AudioProcessor.from_pretrained(tmp_path / "saved")
+    alone.save_pretrained(tmp_path / "again")
+    again = AudioProcessor.from_pretrained(tmp_path / "again")
+    expected = training_batch(trained)
+    for processor in (alone, again):
+        batch = processor([processor.conversation(turns) for turns in conversations()], add_generation_prompt=False,
+                          padding_side="right")
+        assert torch.equal(batch.input_ids, expected.input_ids) and torch.equal(batch.labels, expected.labels)
+        assert processor.num_audio_tokens(3 * SAMPLE_RATE) == trained.processor.num_audio_tokens(3 * SAMPLE_RATE)
+    with pytest.raises(ValueError, match="no processor.yaml; not a directory written by AudioProcessor"):
+        AudioProcessor.from_pretrained(tmp_path)
+
+
+def test_loading_uses_the_saved_chat_template(trained: AudioLLM, tmp_path: Path):
+    trained.save_pretrained(tmp_path / "saved")
+    template = tmp_path / "saved" / "chat_template.jinja"
+    template.write_text("{{ '<|im_start|>system\nAnswer briefly.<|im_end|>\n' }}" + template.read_text())
+    loaded = AudioLLM.from_pretrained(tmp_path / "saved")
+    conv = loaded.processor.conversation([{"role": "user", "content": "Hello"}])
+    prompt = loaded.tokenizer.decode(loaded.processor.tokenize(conv, add_generation_prompt=True)[0])
+    assert prompt.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nHello")
+
+
+def test_push_to_hub_uploads_what_from_pretrained_loads(trained: AudioLLM, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """push_to_hub through huggingface_hub's HfApi (recorded here, no network): the repository is created, every
+    saved file is committed, and the uploaded folder loads to the same answers."""
+    import shutil
+
+    import huggingface_hub
+
+    calls: list[tuple[str, str]] = []
+
+    class RecordingApi:
+        def __init__(self, token: str | None = None):
+            calls.append(("token", str(token)))
+
+        def create_repo(self, repo_id: str, repo_type: str, private: bool, exist_ok: bool) -> None:
+            calls.append(("create", f"{repo_id} {repo_type} private={private}"))
+
+        def upload_folder(self, repo_id: str, repo_type: str, folder_path: Path, commit_message: str):
+            shutil.copytree(folder_path, tmp_path / "hub" / repo_id)
+            calls.append(("upload", f"{repo_id} {commit_message}"))
+            return huggingface_hub.CommitInfo(f"https://huggingface.co/{repo_id}/commit/abc", "", "", "abc")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    url = trained.push_to_hub("someone/tiny-audio", private=True, token="secret", commit_message="First model")
+    assert url == "https://huggingface.co/someone/tiny-audio/commit/abc"
+    assert calls == [("token", "secret"), ("create", "someone/tiny-audio model private=True"),
+                     ("upload", "someone/tiny-audio First model")]
+    uploaded = tmp_path / "hub" / "someone" / "tiny-audio"
+    names = {str(p.relative_to(uploaded)) for p in uploaded.rglob("*") if p.is_file()}
+    assert {"config.yaml", "processor.yaml", "projector.safetensors", "lora/adapter_model.safetensors"} <= names
+    loaded = AudioLLM.from_pretrained(uploaded)
+    assert [loaded.generate(audio=a, prompt=p) for a, p, _ in PAIRS] == [answer for _, _, answer in PAIRS]
+    with pytest.raises(ValueError, match="'a/b/c' is not a Hugging Face repository id"):
+        trained.push_to_hub("a/b/c")
 
 
 def test_merged_lora_matches_unmerged(trained: AudioLLM):

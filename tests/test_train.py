@@ -244,7 +244,7 @@ def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Pa
     import dataclasses
 
     from audiollm import AudioLLM
-    from audiollm.data.feature_cache import CachedEncoder, FeatureCache, encoder_identity
+    from audiollm.training.feature_cache import CachedEncoder, FeatureCache, encoder_identity
 
     base = AudioLLM.from_config(tiny_config)
     reseeded = dataclasses.replace(tiny_config, encoder=dataclasses.replace(

@@ -6,6 +6,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -109,6 +110,19 @@ class ManifestDataset:
         # A speed-perturbed clip says the same words: its transcript is the original file's.
         return ["" if self.random.random() < self.transcript_dropout else self.transcripts.get(str(path), "")
                 for path in example.audio]
+
+    def rng_state(self) -> dict[str, Any]:
+        """The random generators of the rows' draws (speed perturbation, transcript dropout) as JSON-able data, so
+        that a resumed run draws what the straight run would have."""
+        version, internal, gauss = self.random.getstate()
+        return {"dropout": [version, list(internal), gauss],
+                "speed": None if self.perturb is None else self.perturb.rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        version, internal, gauss = state["dropout"]
+        self.random.setstate((version, tuple(internal), gauss))
+        if self.perturb is not None and state["speed"] is not None:
+            self.perturb.rng.bit_generator.state = state["speed"]
 
     def audio_paths(self) -> list[str]:
         """Every audio file the rows name, once each, as :attr:`transcripts` is keyed."""

@@ -20,16 +20,16 @@ from ..cache import cache_root
 from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
 from ..data.dataset import ManifestDataset, Row, read_rows, reference_transcripts
-from ..data.feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
-                                  training_transcripts, transcript_identity)
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
 from .backend import Backend
-from .checkpoint import TrainerState, checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import RankData, TrainerState, checkpoints, load_checkpoint, save_checkpoint
 from .config import MODE_LORA, TrainConfig
 from .deepspeed_backend import DeepSpeedBackend
 from .evaluate import evaluate_alignment, evaluate_rows
+from .feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
+                             training_transcripts, transcript_identity)
 from .metrics import MetricsLogger
 
 REPORT_FILE = "train_report.json"
@@ -75,7 +75,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     backend = build_backend(model, cfg)
     main = backend.rank == 0
     try:
-        state = load_checkpoint(existing[-1], backend) if resume else TrainerState()
+        state, data = load_checkpoint(existing[-1], backend) if resume else (TrainerState(), RankData())
         if resume and main:
             print(f"resuming from {existing[-1]} (step {state.step}, epoch {state.epoch})", flush=True)
         if main:
@@ -85,6 +85,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb,
                                   transcript_dropout=cfg.data.transcript_dropout, seed=cfg.seed + backend.rank)
         dataset.skipped.update(state.skipped)
+        if data.rng is not None:
+            dataset.set_rng_state(data.rng)
         if cfg.mode == "align":
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
             dataset.skipped.update({r.where: f"align mode needs one clip per row, this row has "
@@ -108,7 +110,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         loss: float | None = None
         rate: float | None = None
         if state.step < cfg.max_steps:
-            loop = Loop(cfg, backend, model.processor, dataset, batches, encode, logger, state, dev_rows, out)
+            loop = Loop(cfg, backend, model.processor, dataset, batches, encode, logger, state, dev_rows, out,
+                        data.last_good)
             loss, rate = loop.run()
         skipped: dict[str, str] = {}
         for part in backend.gather_objects(dataset.skipped):
@@ -133,13 +136,14 @@ class Loop:
 
     def __init__(self, cfg: TrainConfig, backend: Backend, processor: AudioProcessor, dataset: ManifestDataset,
                  batches: LengthGroupedBatches, encode: CachedEncoder, logger: MetricsLogger, state: TrainerState,
-                 dev_rows: list[Row], out: Path):
+                 dev_rows: list[Row], out: Path, last_good: TrainBatch | None = None):
         self.cfg, self.backend, self.processor, self.dataset = cfg, backend, processor, dataset
         self.batches, self.encode, self.logger, self.state = batches, encode, logger, state
         self.dev_rows, self.out = dev_rows, out
         self.main = backend.rank == 0
         self.micro = 0
-        self.last_good: TrainBatch | None = None
+        # What a rank whose rows all fail repeats with zero weight (kept in checkpoints, so a resumed run does too).
+        self.last_good = last_good
         # What the next log line averages: losses and samples since the last one.
         self.window: list[float] = []
         self.samples_window = self.samples_total = 0
@@ -228,7 +232,8 @@ class Loop:
 
     def checkpoint(self) -> None:
         self.state.skipped = dict(self.dataset.skipped)
-        path = save_checkpoint(self.out, self.state, self.backend, self.cfg.checkpoint.keep_last)
+        path = save_checkpoint(self.out, self.state, self.backend, self.cfg.checkpoint.keep_last,
+                               RankData(self.dataset.rng_state(), self.last_good))
         if self.main:
             self.bar.write(f"checkpoint {path.name} saved")
             sys.stdout.flush()

@@ -24,8 +24,8 @@ from .packs import is_installed, locate, version
 
 # What a base model needs from a hub repository (not the TensorFlow, Flax or ONNX copies).
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
-# What save_pretrained writes: config, projector and the LoRA adapter's files.
-SAVED_FILES = ["*.yaml", "*.json", "*.safetensors"]
+# What save_pretrained writes: config, processor (tokenizer files, chat template), projector and the LoRA adapter.
+SAVED_FILES = ["*.yaml", "*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
 
 
 def resolve_model(name: str, kind: Kind) -> Path:
