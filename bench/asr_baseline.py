@@ -32,6 +32,14 @@ def speaker(example: Example) -> str:
     return str(example.meta.get("voice") or example.meta.get("speaker") or example.meta.get("source") or "?")
 
 
+def add_errors(scores: dict[str, VoiceScore], example: Example, text: str) -> None:
+    tally = word_errors(text, example.answer)
+    score = scores.setdefault(speaker(example), VoiceScore(speaker(example), 0, 0, 0))
+    score.errors += int(tally.value)
+    score.words += int(tally.count)
+    score.clips += 1
+
+
 def transcribe_wer(rows: list[Example], model: AudioLLM, pad_to_30s: bool) -> tuple[list[VoiceScore], float]:
     """WER per voice of ``AudioLLM.transcribe`` and the mean seconds per clip (after one untimed warm-up)."""
     model.transcribe(rows[0].audio[0], pad_to_30s=pad_to_30s)
@@ -40,11 +48,7 @@ def transcribe_wer(rows: list[Example], model: AudioLLM, pad_to_30s: bool) -> tu
     for example in rows:
         text = model.transcribe(example.audio[0], pad_to_30s=pad_to_30s)
         assert isinstance(text, str)
-        tally = word_errors(text, example.answer)
-        score = scores.setdefault(speaker(example), VoiceScore(speaker(example), 0, 0, 0))
-        score.errors += int(tally.value)
-        score.words += int(tally.count)
-        score.clips += 1
+        add_errors(scores, example, text)
     return sorted(scores.values(), key=lambda s: s.voice), (time.perf_counter() - start) / len(rows)
 
 
@@ -53,11 +57,7 @@ def answer_wer(rows: list[Example], model: AudioLLM) -> list[VoiceScore]:
     scores: dict[str, VoiceScore] = {}
     for example in rows:
         text = model.chat(example.prompt_messages)
-        tally = word_errors(text, example.answer)
-        score = scores.setdefault(speaker(example), VoiceScore(speaker(example), 0, 0, 0))
-        score.errors += int(tally.value)
-        score.words += int(tally.count)
-        score.clips += 1
+        add_errors(scores, example, text)
     return sorted(scores.values(), key=lambda s: s.voice)
 
 
