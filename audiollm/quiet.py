@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -33,6 +34,17 @@ def set_verbosity(loud: bool) -> None:
     # transformers draws its "Loading weights" bars with huggingface_hub's switch.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    # Already imported (a Python session that loaded a model before calling the CLI): they read the environment
+    # only at import, so switch them off directly.
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
     # Filters are matched newest first: dependencies' warnings are ignored, ours are shown.
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("default", module=r"audiollm(\.|$)")
