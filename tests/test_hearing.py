@@ -65,7 +65,7 @@ def test_layer_mix_trains_and_its_weights_are_saved_and_loaded(tmp_path: Path):
     assert weights is not None and not torch.equal(weights, torch.zeros(2))  # the mix moved off equal weights
 
     model.save_pretrained(tmp_path / "mixed")
-    loaded = AudioLLM.from_pretrained(tmp_path / "mixed")
+    loaded = AudioLLM.from_pretrained(tmp_path / "mixed", merge_lora=False)  # LoRA folded in moves logits ~1e-4
     assert torch.equal(loaded.projector.layer_weights, weights)
     with torch.no_grad():
         before = model(batch.input_ids, batch.attention_mask, audio_encoded=encoded).logits
