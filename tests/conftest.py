@@ -33,6 +33,18 @@ def tiny_model(tiny_config: AudioLLMConfig):
     return AudioLLM.from_config(tiny_config)
 
 
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny model trained for 60 steps to give known answers to test_model's PAIRS."""
+    from audiollm import AudioLLM
+
+    from .test_model import tiny, train
+
+    model = AudioLLM.from_config(tiny("mlp"))
+    train(model, 60)
+    return model
+
+
 @pytest.fixture
 def wav_file(tmp_path: Path):
     """Write a tone to a wav file and return its path: ``wav_file(seconds, freq=..., rate=...)``."""

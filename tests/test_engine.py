@@ -21,14 +21,7 @@ from bench.serving import serve_in_thread
 from audiollm.server.settings import ServeConfig
 
 from .conftest import TINY_CONFIG, tone
-from .test_model import PAIRS, tiny, train
-
-
-@pytest.fixture(scope="module")
-def trained() -> AudioLLM:
-    model = AudioLLM.from_config(tiny("mlp"))
-    train(model, 60)
-    return model
+from .test_model import PAIRS
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torch
 
 from audiollm import AudioLLM
 
-from .test_model import PAIRS, tiny, train
+from .test_model import PAIRS, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 # Greedy answers of the untrained tiny model (seeded random weights) as generation gave them before inference
@@ -26,13 +26,6 @@ PINNED_RANDOM_ANSWERS = [
 ]
 # Questions the tiny model was not trained on: answers of some length, from the trained LoRA.
 UNSEEN = [(PAIRS[0][0], "Describe the clip at length."), (PAIRS[3][0], "What is it?")]
-
-
-@pytest.fixture(scope="module")
-def trained() -> AudioLLM:
-    model = AudioLLM.from_config(tiny("mlp"))
-    train(model, 60)
-    return model
 
 
 @pytest.fixture(scope="module")

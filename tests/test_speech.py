@@ -69,19 +69,25 @@ def test_segments_end_at_sentences_then_long_clauses_then_a_length_cap():
     assert cut is not None and cut <= 200 and unpunctuated[cut - 1] == " "
 
 
+class Recorder:
+    """A speech backend that keeps the segments it is asked to say."""
+
+    name = "recorder"
+    sample_rate = 8000
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.spoken.append(text)
+        return np.ones(10, np.float32)
+
+
 def test_stream_speaks_every_segment_once():
-    spoken: list[str] = []
+    recorder = Recorder()
 
-    class Recorder:
-        name = "recorder"
-        sample_rate = 8000
-
-        def synthesize(self, text: str) -> np.ndarray:
-            spoken.append(text)
-            return np.ones(10, np.float32)
-
-    chunks = list(SpeechHead(Recorder()).stream(iter(["Hi there. ", "Second one! And", " a tail", " ... "])))
-    assert spoken == ["Hi there.", "Second one!", "And a tail ..."]
+    chunks = list(SpeechHead(recorder).stream(iter(["Hi there. ", "Second one! And", " a tail", " ... "])))
+    assert recorder.spoken == ["Hi there.", "Second one!", "And a tail ..."]
     assert len(chunks) == 3 and all(rate == 8000 for _, rate in chunks)
 
 
@@ -89,18 +95,10 @@ def test_first_audio_comes_at_the_first_clause():
     assert segment_end("Yes, it is a dog", first=True) == len("Yes, ")
     assert segment_end("Yes, it is a dog", first=False) is None
     assert segment_end("A dog. Then, a cat", first=True) == len("A dog. ")
-    spoken: list[str] = []
+    recorder = Recorder()
 
-    class Recorder:
-        name = "recorder"
-        sample_rate = 8000
-
-        def synthesize(self, text: str) -> np.ndarray:
-            spoken.append(text)
-            return np.ones(10, np.float32)
-
-    list(SpeechHead(Recorder()).stream(iter(["Yes, a dog", " barks, twice. ", "Then, a cat."])))
-    assert spoken == ["Yes,", "a dog barks, twice.", "Then, a cat."]
+    list(SpeechHead(recorder).stream(iter(["Yes, a dog", " barks, twice. ", "Then, a cat."])))
+    assert recorder.spoken == ["Yes,", "a dog barks, twice.", "Then, a cat."]
 
 
 def test_synthesis_does_not_hold_up_the_text():
