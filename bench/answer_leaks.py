@@ -9,12 +9,12 @@ answer; a release has none:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
 from audiollm.data.starter.real_sounds import PACKAGES
 from audiollm.data.starter.real_speech import LICENCES
+from audiollm.eval.report import read_row_records
 
 FILE_NAME = re.compile(r"\b[\w-]+\.(wav|ogg|flac|mp3|opus)\b", re.IGNORECASE)
 TAKE = re.compile(r"\b(take\s*\d+|[a-z]+_?\d+\b)", re.IGNORECASE)
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rows", type=Path, help="the .rows.jsonl an evaluation wrote")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
+    rows = read_row_records(args.rows)
     found = [(row, hit) for row in rows if (hit := leak(row["answer"]))]
     for row, hit in found:
         print(f"{row.get('id') or row['line']}: {hit!r} in {row['answer']!r}")

@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from audiollm.eval.metrics import parse_choice, parse_yesno
+from audiollm.eval.report import read_row_records
 
 NAMES_A_SOUND_WORDS = 6
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rows", type=Path, help="the .rows.jsonl an evaluation wrote")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
+    rows = read_row_records(args.rows)
     print(f"{'task':<14}{'rows':>6}{'in form':>10}")
     for task, in_form in FORMS.items():
         mine = [row for row in rows if row["task"] == task]

@@ -125,6 +125,11 @@ def _table(groups: dict[str, list[RowResult]]) -> dict[str, TaskScores]:
     return table
 
 
+def read_row_records(path: str | Path) -> list[dict[str, Any]]:
+    """The rows a report's ``.rows.jsonl`` holds, as :func:`row_record` wrote them."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def row_record(row: RowResult) -> dict[str, Any]:
     return {
         "line": row.line,
