@@ -177,13 +177,6 @@ def test_model_stream_drives_the_speech_head(tiny_model, wav_file):
             received.append(piece)
             yield piece
 
-    class Recorder:
-        name = "recorder"
-        sample_rate = 8000
-
-        def synthesize(self, segment: str) -> np.ndarray:
-            return np.ones(len(segment), np.float32)
-
     text_at_chunks = ["".join(received) for _ in SpeechHead(Recorder()).stream(text())]
     assert "".join(received).strip() == answer.strip()
     assert len(text_at_chunks) == 3
