@@ -66,6 +66,9 @@ class OptimizerConfig:
     max_grad_norm: float = 1.0
     warmup_steps: int = 0
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    # The schedule's length in steps (null: max_steps). A stage stopped before its schedule ended sets this to
+    # the schedule it ran and max_steps to where it stopped, so a re-run takes the same learning rates.
+    schedule_steps: int | None = None
 
 
 @dataclasses.dataclass
