@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 14
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 15
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -175,6 +175,8 @@ def test_released_recipe_is_a_chain_of_stages():
     assert stages[12].data.transcript_source == "reference"
     # Stage 14 adds the sound tagger's labels beside clips without speech.
     assert "encoder.tags=3" in stages[13].model_overrides and stages[13].data.tag_dropout > 0
+    # Stage 15 replays the LLM's own text answers.
+    assert any(p.endswith("text.jsonl") for p in stages[14].data.train) and stages[14].data.task_weights["text"] > 0
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):
