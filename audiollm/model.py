@@ -25,9 +25,10 @@ from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
 from .llm import build_llm
 from .placement import attention_implementation, resolve_device, resolve_dtype
-from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings
+from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings, ClipNotes
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
+from .tagger import TAGGER_FILE, SoundTagger, pool_frames
 from .transcribe import SILENT, Decoded, Segment, Task, join_windows
 from .vad import speech_spans
 
@@ -54,6 +55,8 @@ class AudioLLM(nn.Module):
             len(self.encoder.layers)
         )
         self.llm = self._prepare_llm(llm)
+        # The sound tagger that ``encoder.tags`` reads; None until fitted (``audiollm train``) or loaded.
+        self.tagger: SoundTagger | None = None
         # True once the LoRA weights are folded into the LLM's own (inference only: nothing is left to train).
         self.lora_merged = False
 
@@ -133,11 +136,13 @@ class AudioLLM(nn.Module):
         return self
 
     def load_adapters(self, path: Path) -> None:
-        """Load what :meth:`save_pretrained` wrote beside the config: the processor (when saved), projector and
-        LoRA (when saved) weights."""
+        """Load what :meth:`save_pretrained` wrote beside the config: the processor (when saved), projector, sound
+        tagger and LoRA (when saved) weights."""
         from safetensors.torch import load_file
 
         self._load_processor(path)
+        if (path / TAGGER_FILE).is_file():
+            self.tagger = SoundTagger.load(path / TAGGER_FILE)
         weights = load_file(path / PROJECTOR_FILE)
         if self.projector.layer_weights is not None and "layer_weights" not in weights:
             # A projector trained on one layer, fine-tuned with a layer mix: the mix starts equal, as a fresh one.
@@ -166,8 +171,8 @@ class AudioLLM(nn.Module):
         self.processor = AudioProcessor(tokenizer, AudioSettings.of(self.config))
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config, processor (tokenizer, chat template, audio settings), projector and LoRA (safetensors
-        only); base weights stay referenced by name."""
+        """Write config, processor (tokenizer, chat template, audio settings), projector, sound tagger (when fitted)
+        and LoRA (safetensors only); base weights stay referenced by name."""
         from safetensors.torch import save_file
 
         if self.lora_merged:
@@ -180,8 +185,13 @@ class AudioLLM(nn.Module):
         self.processor.save_pretrained(path)
         state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_FILE)
+        self._save_tagger(path)
         if self.config.lora.enabled:
             self.llm.save_pretrained(path / LORA_DIR, safe_serialization=True)
+
+    def _save_tagger(self, path: Path) -> None:
+        if self.tagger is not None:
+            self.tagger.save(path / TAGGER_FILE)
 
     def push_to_hub(self, repo_id: str, private: bool = False, token: str | None = None,
                     commit_message: str = "Upload audiollm model") -> str:
@@ -222,6 +232,7 @@ class AudioLLM(nn.Module):
         self.processor.save_pretrained(path)
         state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_FILE)
+        self._save_tagger(path)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -410,15 +421,19 @@ class AudioLLM(nn.Module):
     def _prefill(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor, list[Row]]:
         """The prompts' embeddings (left-padded, audio spliced in), their attention mask, and one row each."""
         conversations = [self.processor.conversation(r.conversation) for r in requests]
+        clips = [clip for c in conversations for clip in c.audios]
+        encoded = self.encode_clips(clips, together=True) if clips else []
         # Requests arrive grouped by their transcript switch (see _answer), so the first one speaks for all.
         switch = requests[0].transcript
-        if switch if switch is not None else self.config.encoder.transcript == "whisper":
-            transcripts = [[self.speech_transcript(a) for a in c.audios] for c in conversations]
-        else:
-            transcripts = None
+        heard = switch if switch is not None else self.config.encoder.transcript == "whisper"
+        notes = None
+        if heard or self.config.encoder.tags:
+            words = [self.speech_transcript(clip) if heard else "" for clip in clips]
+            flat = iter([ClipNotes(w, s) for w, s in zip(words, self.sound_tags(encoded))])
+            notes = [[next(flat) for _ in c.audios] for c in conversations]
         batch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
-                               transcripts=transcripts).to(self.device)
-        audio = self.project_frames(self.encode_clips(batch.clips, together=True)) if batch.clips else None
+                               notes=notes).to(self.device)
+        audio = self.project_frames(encoded) if clips else None
         embeds = self.embed(batch.input_ids, audio)
         prompt_tokens = batch.attention_mask.sum(dim=1).tolist()
         audio_tokens = (batch.input_ids == self.processor.audio_token_id).sum(dim=1).tolist()
@@ -563,6 +578,17 @@ class AudioLLM(nn.Module):
         if cfg.speech_detector == "whisper" and decoded.no_speech_prob >= cfg.no_speech_threshold:
             return SILENT
         return decoded
+
+    def sound_tags(self, encoded: Sequence[torch.Tensor]) -> list[str]:
+        """What ``encoder.tags`` puts after each clip's audio tokens when it has no transcript: the tagger's best
+        labels for the clip's encoder frames, or "" for every clip when the config asks for none."""
+        top = self.config.encoder.tags
+        if not top or not encoded:
+            return [""] * len(encoded)
+        if self.tagger is None:
+            raise ValueError("encoder.tags is set but this model has no fitted sound tagger (tagger.safetensors); "
+                             "audiollm train fits one on the training corpus's labelled clips")
+        return self.tagger.describe(torch.stack([pool_frames(e.cpu()) for e in encoded]), top)
 
     def speech_transcript(self, audio: AudioInput) -> str:
         """What the transcript path puts after a clip's audio tokens: its words, or "" when it holds no speech."""

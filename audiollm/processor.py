@@ -18,8 +18,10 @@ from .conversation import AudioPart, Message, parse_messages
 from .projector import num_audio_tokens
 
 IGNORE_INDEX = -100
-# How a clip's transcript follows its audio marker in the message text the chat template renders.
+# How a clip's transcript, or else its sound tags, follow its audio marker in the message text the chat template
+# renders.
 TRANSCRIPT_LINE = "\nTranscript: {}"
+SOUNDS_LINE = "\nSounds: {}"
 # The processor's audio settings, written beside the tokenizer's files by save_pretrained.
 SETTINGS_FILE = "processor.yaml"
 
@@ -36,6 +38,20 @@ class AudioSettings:
     @classmethod
     def of(cls, config: AudioLLMConfig) -> AudioSettings:
         return cls(config.audio_token, config.encoder, config.projector)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipNotes:
+    """What the prompt says about one clip right after its audio tokens: Whisper's words when it heard speech,
+    else the sound tagger's best labels; nothing when both are empty."""
+
+    transcript: str = ""
+    sounds: str = ""
+
+    def line(self) -> str:
+        if self.transcript.strip():
+            return TRANSCRIPT_LINE.format(self.transcript.strip())
+        return SOUNDS_LINE.format(self.sounds.strip()) if self.sounds.strip() else ""
 
 
 @dataclasses.dataclass
@@ -67,9 +83,9 @@ class AudioProcessor:
     """Turns conversations with audio into token ids and labels, and clips into log-mel features.
 
     Each audio marker becomes exactly :func:`num_audio_tokens` placeholder ids, the count the model's projector
-    produces for that clip; the model checks the two agree. Given ``transcripts`` (one per clip), a clip's
-    non-empty transcript follows its placeholders as the line ``Transcript: <words>`` in the same message; it is
-    part of the prompt, never learned.
+    produces for that clip; the model checks the two agree. Given ``notes`` (one :class:`ClipNotes` per clip), a
+    clip's transcript follows its placeholders as the line ``Transcript: <words>`` in the same message, or when it
+    has none its sound tags as ``Sounds: <labels>``; they are part of the prompt, never learned.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, settings: AudioSettings):
@@ -117,7 +133,7 @@ class AudioProcessor:
             out.append({"role": message.role, "content": "\n".join(pieces)})
         return Conversation(out, audios)
 
-    def tokenize(self, conv: Conversation, add_generation_prompt: bool, transcripts: Sequence[str] | None = None
+    def tokenize(self, conv: Conversation, add_generation_prompt: bool, notes: Sequence[ClipNotes] | None = None
                  ) -> tuple[list[int], list[int] | None]:
         """Token ids with audio placeholders expanded, and (for training) labels on assistant turns only.
 
@@ -125,7 +141,7 @@ class AudioProcessor:
         the template twice, up to the turn with a generation prompt and through the turn, so exactly the
         assistant's own tokens are learned whatever the template puts around them.
         """
-        messages = conv.messages if transcripts is None else self._with_transcripts(conv, transcripts)
+        messages = conv.messages if notes is None else self._with_notes(conv, notes)
         if add_generation_prompt:
             return self._expand(self._ids(messages, True), None, conv)
         if messages[-1]["role"] != "assistant":
@@ -143,18 +159,17 @@ class AudioProcessor:
             labels[len(prefix) : end] = full[len(prefix) : end]
         return self._expand(full, labels, conv)
 
-    def _with_transcripts(self, conv: Conversation, transcripts: Sequence[str]) -> list[dict[str, str]]:
-        """The messages with each clip's transcript (when not empty) right after its audio marker."""
-        if len(transcripts) != len(conv.audios):
-            raise ValueError(f"{len(transcripts)} transcript(s) for {len(conv.audios)} audio clip(s)")
-        lines = iter(transcripts)
+    def _with_notes(self, conv: Conversation, notes: Sequence[ClipNotes]) -> list[dict[str, str]]:
+        """The messages with each clip's notes (when not empty) right after its audio marker."""
+        if len(notes) != len(conv.audios):
+            raise ValueError(f"notes for {len(notes)} clip(s) but {len(conv.audios)} audio clip(s)")
+        lines = iter(notes)
         out = []
         for message in conv.messages:
             pieces = message["content"].split(self.audio_token)
             content = pieces[0]
             for piece in pieces[1:]:
-                text = next(lines).strip()
-                content += self.audio_token + (TRANSCRIPT_LINE.format(text) if text else "") + piece
+                content += self.audio_token + next(lines).line() + piece
             out.append({**message, "content": content})
         return out
 
@@ -185,10 +200,10 @@ class AudioProcessor:
 
     def __call__(
         self, conversations: Sequence[Conversation], add_generation_prompt: bool, padding_side: str = "left",
-        transcripts: Sequence[Sequence[str]] | None = None,
+        notes: Sequence[Sequence[ClipNotes]] | None = None,
     ) -> AudioBatch:
-        """A padded batch; ``transcripts`` holds each conversation's per-clip transcripts (None: no transcripts)."""
-        texts = transcripts if transcripts is not None else [None] * len(conversations)
+        """A padded batch; ``notes`` holds each conversation's per-clip notes (None: none)."""
+        texts = notes if notes is not None else [None] * len(conversations)
         rows = [self.tokenize(c, add_generation_prompt, t) for c, t in zip(conversations, texts)]
         return self.pad(rows, [a for c in conversations for a in c.audios], padding_side)
 

@@ -16,7 +16,7 @@ from audiollm import AudioLLM, AudioLLMConfig
 from audiollm.audio import SAMPLE_RATE, WINDOW_SAMPLES, audio_features, load_audio
 from audiollm.data.dataset import ManifestDataset, read_rows
 from audiollm.training.feature_cache import TranscriptCache, encoder_identity, training_transcripts
-from audiollm.processor import IGNORE_INDEX, TRANSCRIPT_LINE
+from audiollm.processor import IGNORE_INDEX, TRANSCRIPT_LINE, ClipNotes
 
 from .conftest import ROOT, TINY_CONFIG, tone
 from .test_model import train, training_batch
@@ -100,7 +100,7 @@ def heard() -> AudioLLM:
 def test_transcript_follows_the_placeholders_and_is_never_learned(heard: AudioLLM):
     clip = tone(1.2, 440)
     conv = conversation(heard, clip, "turn off the lights")
-    ids, labels = heard.processor.tokenize(conv, add_generation_prompt=False, transcripts=["turn of the lights"])
+    ids, labels = heard.processor.tokenize(conv, add_generation_prompt=False, notes=[ClipNotes("turn of the lights")])
     plain_ids, plain_labels = heard.processor.tokenize(conv, add_generation_prompt=False)
     line = heard.tokenizer(TRANSCRIPT_LINE.format("turn of the lights"), add_special_tokens=False).input_ids
     last_placeholder = max(i for i, t in enumerate(ids) if t == heard.processor.audio_token_id)
@@ -111,7 +111,7 @@ def test_transcript_follows_the_placeholders_and_is_never_learned(heard: AudioLL
     assert [x for x in labels if x != IGNORE_INDEX] == [x for x in plain_labels if x != IGNORE_INDEX]
     assert len(ids) == len(plain_ids) + len(line)
     # An empty transcript adds nothing.
-    assert heard.processor.tokenize(conv, add_generation_prompt=False, transcripts=[""]) == (plain_ids, plain_labels)
+    assert heard.processor.tokenize(conv, add_generation_prompt=False, notes=[ClipNotes()]) == (plain_ids, plain_labels)
 
 
 def test_generation_reads_whisper_transcript_unless_told_not_to(heard: AudioLLM):
@@ -133,7 +133,7 @@ def test_generation_reads_whisper_transcript_unless_told_not_to(heard: AudioLLM)
         del heard.embed
     with_words, without = captured
     conv = conversation(heard, clip)
-    assert with_words == heard.processor.tokenize(conv, True, [words])[0]
+    assert with_words == heard.processor.tokenize(conv, True, [ClipNotes(words)])[0]
     assert without == heard.processor.tokenize(conv, True)[0]
 
 
@@ -146,7 +146,7 @@ def test_a_clip_without_speech_adds_no_transcript():
     assert model.transcribe(doorbell, timestamps=True) == []
     assert model.speech_transcript(SPEECH)  # the random decoder's bytes, but speech gets them
     conv = conversation(model, doorbell)
-    assert model.processor.tokenize(conv, True, [""]) == model.processor.tokenize(conv, True)
+    assert model.processor.tokenize(conv, True, [ClipNotes()]) == model.processor.tokenize(conv, True)
     # Whisper's no-speech probability as the judge: at threshold 0 no window is speech.
     deaf = AudioLLM.from_config(tiny(transcript="whisper", speech_detector="whisper", no_speech_threshold=0.0))
     assert deaf.speech_transcript(SPEECH) == ""

@@ -85,7 +85,7 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "audio", "cache", "ports", "quiet", "placement"}),
     ("weights", {"weights"}),
     ("model parts", {"encoder", "projector", "llm", "processor", "conversation", "generation", "alignment",
-                     "stopping", "transcribe", "vad", "speech", "sizing"}),
+                     "stopping", "transcribe", "vad", "speech", "sizing", "tagger"}),
     ("data", {"data"}),
     ("model", {"model", ""}),  # "": the package's face, audiollm/__init__.py, exports the model
     ("front ends", {"training", "server", "demo", "eval", "data.starter", "data.importers"}),
@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 13
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 14
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -173,6 +173,8 @@ def test_released_recipe_is_a_chain_of_stages():
     # Stage 13 hears with Whisper's transcript and a mix of every encoder layer.
     assert {"encoder.transcript=whisper", "encoder.layers=all"} <= set(stages[12].model_overrides)
     assert stages[12].data.transcript_source == "reference"
+    # Stage 14 adds the sound tagger's labels beside clips without speech.
+    assert "encoder.tags=3" in stages[13].model_overrides and stages[13].data.tag_dropout > 0
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):

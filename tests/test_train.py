@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from audiollm import AudioLLM
 from audiollm.cli import main as cli_main
 from audiollm.config import ConfigError
 from audiollm.data.augment import change_speed
@@ -44,7 +45,6 @@ def test_training_lowers_the_loss_and_writes_model_metrics_and_plot(tmp_path: Pa
     assert list((out / "tensorboard").iterdir())
     assert {p.name for p in (out / "checkpoints").iterdir()} == {"step-00000004", "step-00000008"}  # keep_last 2
 
-    from audiollm import AudioLLM
 
     model = AudioLLM.from_pretrained(out)
     answer = model.generate(audio=str(tmp_path / "data" / "tone0.wav"), prompt="Is the pitch high or low?",
@@ -133,7 +133,6 @@ def test_align_stage_teaches_the_projector_to_spell_the_transcripts_and_stage1_b
 
     # Scored against the LLM's own embeddings, the projected audio now spells each clip's answer (greedy CTC),
     # and the dev scores logged beside the loss say so.
-    from audiollm import AudioLLM
 
     model = AudioLLM.from_pretrained(align)
     clips = [model.processor.conversation([{"role": "user", "content": [
@@ -243,7 +242,6 @@ def test_task_weights_rebalance_an_epoch_and_name_a_task_no_row_has(tmp_path: Pa
 def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Path):
     import dataclasses
 
-    from audiollm import AudioLLM
     from audiollm.training.feature_cache import CachedEncoder, FeatureCache, encoder_identity
 
     base = AudioLLM.from_config(tiny_config)
@@ -311,3 +309,20 @@ def test_projector_mode_on_a_saved_lora_model_keeps_its_lora_frozen(tmp_path: Pa
     assert lora[0].keys() == lora[1].keys() and all(torch.equal(lora[0][k], lora[1][k]) for k in lora[0])
     before, after = load_file(stage1 / "projector.safetensors"), load_file(stage2 / "projector.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_stage_stopped_early_keeps_the_learning_rates_of_its_longer_schedule(tiny_config):
+    model = AudioLLM.from_config(tiny_config)
+    shared = ["data.train=[x.jsonl]", "optimizer.schedule=cosine", "optimizer.warmup_steps=2"]
+
+    def rates(*more: str) -> list[float]:
+        _, scheduler = backend.build_optimizer(model, load_train_config(TINY_TRAIN, [*shared, *more]))
+        out = []
+        for _ in range(6):
+            out.append(scheduler.get_last_lr()[0])
+            scheduler.step()
+        return out
+
+    planned = rates("max_steps=20")
+    assert rates("max_steps=6", "optimizer.schedule_steps=20") == planned
+    assert rates("max_steps=6")[5] < planned[5]  # without it, the shorter run decays faster

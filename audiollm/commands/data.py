@@ -1,4 +1,5 @@
-"""``audiollm data``: build the offline starter corpus, or import a public data set into the manifest format."""
+"""``audiollm data``: build the offline starter corpus or its text replay rows, or import a public data set into the
+manifest format."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--seed", type=int, default=0, help="picks clips, voices and wordings")
     build.add_argument("--sources", action="store_true", help="only list the sources and how to install the missing")
 
+    replay = sub.add_parser("text-replay", help="text-only rows answered by the base LLM itself",
+                            formatter_class=HelpFormatter,
+                            description="Write about 500 text-only rows (arithmetic, facts, short instructions; none "
+                                        "of them the text-skills test prompts) whose answers are the base LLM's own "
+                                        "greedy ones: mixed into training, they keep its text skills.")
+    replay.add_argument("out", type=Path, help="the manifest to write (JSONL)")
+    replay.add_argument("--llm", default="smollm2-135m-instruct", help="the base LLM that answers (a weights name)")
+    replay.add_argument("--seed", type=int, default=0, help="picks the arithmetic operands and the row order")
+    replay.add_argument("--batch-size", type=int, default=16, help="prompts decoded together")
+    replay.add_argument("--max-new-tokens", type=int, default=64,
+                        help="longest answer; a prompt whose answer does not stop by then is left out")
+
     imp = sub.add_parser("import", help="convert a public data set to a manifest", formatter_class=HelpFormatter,
                          description="Convert a data set to a JSONL manifest. librispeech: SOURCE is the tree "
                                      "(e.g. LibriSpeech/test-clean). captions: SOURCE is an AudioCaps or Clotho CSV. "
@@ -38,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "build":
         return _build(args)
+    if args.action == "text-replay":
+        return _text_replay(args)
     return _import(args)
 
 
@@ -58,6 +73,15 @@ def _build(args: argparse.Namespace) -> int:
         print("\n".join(f"  {line}" for line in result.skipped[:10]))
     print(format_counts(result))
     print("wrote " + ", ".join(str(p) for p in result.manifests.values()))
+    return 0
+
+
+def _text_replay(args: argparse.Namespace) -> int:
+    from ..data.starter.text_replay import base_llm, build_text_replay
+
+    result = build_text_replay(base_llm(args.llm), args.out, args.seed, args.batch_size, args.max_new_tokens)
+    print(f"wrote {result.rows} text replay rows to {result.path} ({result.unfinished} left out: the answer did not "
+          f"stop within {args.max_new_tokens} tokens)")
     return 0
 
 

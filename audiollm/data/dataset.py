@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import SAMPLE_RATE
-from ..processor import AudioProcessor, Conversation
+from ..processor import AudioProcessor, ClipNotes, Conversation
 from .augment import SpeedPerturbation
 from .manifest import Example, read_manifest
 
@@ -62,12 +62,15 @@ class ManifestDataset:
     used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is
     kept in :attr:`skipped` so the run can report every such row at the end.
 
-    ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders; each
-    time a row is drawn, each clip's transcript is hidden with probability ``transcript_dropout``."""
+    ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders, and
+    ``sounds`` (audio path -> the sound tagger's labels) a clip's tags when it has no transcript; each time a row
+    is drawn, each clip's transcript is hidden with probability ``transcript_dropout`` and its tags with
+    ``tag_dropout``."""
 
     def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float,
                  perturb: SpeedPerturbation | None = None, transcripts: dict[str, str] | None = None,
-                 transcript_dropout: float = 0.0, seed: int = 0):
+                 transcript_dropout: float = 0.0, seed: int = 0, sounds: dict[str, str] | None = None,
+                 tag_dropout: float = 0.0):
         self.rows = rows
         self.processor = processor
         self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
@@ -75,6 +78,8 @@ class ManifestDataset:
         self.perturb = perturb
         self.transcripts = transcripts
         self.transcript_dropout = transcript_dropout
+        self.sounds = sounds
+        self.tag_dropout = tag_dropout
         self.random = random.Random(seed)
         self.skipped: dict[str, str] = {}
 
@@ -97,19 +102,24 @@ class ManifestDataset:
                 if peak < self.silence_peak:
                     raise ValueError(f"{path}: silent (peak amplitude {peak:.2g})")
             ids, labels = self.processor.tokenize(conv, add_generation_prompt=False,
-                                                  transcripts=self._transcripts(row.example))
+                                                  notes=self._notes(row.example))
         except ValueError as exc:  # AudioError is a ValueError naming the file and the reason
             self.skipped[row.where] = str(exc)
             return None
         assert labels is not None
         return Sample(row.where, ids, labels, conv.audios, row.example.answer)
 
-    def _transcripts(self, example: Example) -> list[str] | None:
-        if self.transcripts is None:
+    def _notes(self, example: Example) -> list[ClipNotes] | None:
+        if self.transcripts is None and self.sounds is None:
             return None
-        # A speed-perturbed clip says the same words: its transcript is the original file's.
-        return ["" if self.random.random() < self.transcript_dropout else self.transcripts.get(str(path), "")
-                for path in example.audio]
+        # A speed-perturbed clip says the same words and makes the same sound: its notes are the original file's.
+        return [ClipNotes(self._shown(self.transcripts, path, self.transcript_dropout),
+                          self._shown(self.sounds, path, self.tag_dropout)) for path in example.audio]
+
+    def _shown(self, texts: dict[str, str] | None, path: Path, dropout: float) -> str:
+        if texts is None:
+            return ""
+        return "" if self.random.random() < dropout else texts.get(str(path), "")
 
     def rng_state(self) -> dict[str, Any]:
         """The random generators of the rows' draws (speed perturbation, transcript dropout) as JSON-able data, so

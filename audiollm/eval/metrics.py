@@ -311,6 +311,8 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "caption": CAPTION,
     "mcq": ("choice",),
     "yesno": ("yesno",),
+    # Text replay: the reference is the base LLM's own answer, so closeness to it is how much of it was kept.
+    "text": ("rouge_l", "exact"),
 }
 DEFAULT_METRICS = SHORT_ANSWER
 

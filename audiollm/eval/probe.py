@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..audio import load_audio
 from ..data.manifest import read_manifest
 from ..model import AudioLLM
+from ..tagger import SoundTagger, pool_frames
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,13 @@ def pooled_features(model: AudioLLM, clips: Sequence[Path], progress: bool = Tru
     for clip in tqdm(clips, desc="encoding", unit="clip", disable=not progress):
         samples = load_audio(clip)
         if layers is None:
-            frames = model.encode_clips([samples])[0].float()
+            frames = model.encode_clips([samples])[0]
         else:
             windows = model.processor.features(samples)
-            frames = torch.cat([model.encoder.states(w.unsqueeze(0), list(layers))[0] for w in windows]).float()
-        rows.append(torch.cat([frames.mean(0), frames.max(0).values], dim=-1))
-    return torch.stack(rows)
+            frames = torch.cat([model.encoder.states(w.unsqueeze(0), list(layers))[0] for w in windows])
+        rows.append(pool_frames(frames))
+    # One layer read (the model's own ``encoder.layers: last``) keeps the plain ``(clips, 2 * d_model)`` shape.
+    return torch.stack(rows)[:, 0] if layers is None and rows[0].shape[0] == 1 else torch.stack(rows)
 
 
 @dataclass(frozen=True)
@@ -109,51 +111,28 @@ def choice_accuracy(probe: LinearProbe, features: torch.Tensor, clips: Sequence[
 
 
 class LinearProbe:
-    """Standardised features -> softmax regression, fitted full-batch with AdamW (weight decay regularises).
-
-    Features ``(clips, layers, dim)`` are first mixed with learned softmax weights over the layers, fitted with the
-    classifier, as the projector's layer mix is (:attr:`layer_weights` says where it settled).
-    """
+    """The sound tagger's classifier (:class:`audiollm.tagger.SoundTagger`: standardised features -> softmax
+    regression, with a learned softmax mix over layers for features ``(clips, layers, dim)``, as the projector's
+    layer mix is; :attr:`layer_weights` says where it settled), fitted on one set of clips."""
 
     def __init__(self, features: torch.Tensor, labels: Sequence[str], steps: int = 500, lr: float = 1e-2,
                  weight_decay: float = 1e-2, seed: int = 0):
-        self.labels = sorted(set(labels))
-        self.mean = features.mean(0)
-        self.std = features.std(0, unbiased=False) + 1e-6
-        targets = torch.tensor([self.labels.index(label) for label in labels])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.linear = torch.nn.Linear(features.shape[-1], len(self.labels))
-        self.mix = torch.nn.Parameter(torch.zeros(features.shape[1])) if features.dim() == 3 else None
-        parameters = [*self.linear.parameters(), *([self.mix] if self.mix is not None else [])]
-        optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-        inputs = self._standardise(features)
-        for _ in range(steps):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(self._logits(inputs), targets).backward()
-            optimizer.step()
+        self.tagger = SoundTagger.fit(features, labels, steps, lr, weight_decay, seed)
+        self.labels = self.tagger.labels
 
     @property
     def layer_weights(self) -> list[float]:
-        return [] if self.mix is None else self.mix.detach().softmax(0).tolist()
-
-    def _standardise(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) / self.std
-
-    def _logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.mix is not None:
-            inputs = torch.einsum("cld,l->cd", inputs, self.mix.softmax(0))
-        return self.linear(inputs)
+        return self.tagger.layer_weights if self.tagger.mix.numel() > 1 else []
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> list[str]:
-        return [self.labels[i] for i in self._logits(self._standardise(features)).argmax(1).tolist()]
+        return [self.labels[i] for i in self.tagger.logits(features).argmax(1).tolist()]
 
     @torch.no_grad()
     def choose(self, features: torch.Tensor, options: Sequence[Sequence[str]]) -> list[str]:
         """For each clip, the one of its options the probe scores highest; an option no train clip had scores
         below every known one."""
-        logits = self._logits(self._standardise(features))
+        logits = self.tagger.logits(features)
         picks = []
         for row, choices in zip(logits.tolist(), options):
             scores = [row[self.labels.index(o)] if o in self.labels else float("-inf") for o in choices]

@@ -35,7 +35,8 @@ def build_optimizer(model: AudioLLM, cfg: TrainConfig) -> tuple[torch.optim.Opti
     def factor(step: int) -> float:
         if step < opt.warmup_steps:
             return (step + 1) / (opt.warmup_steps + 1)
-        progress = (step - opt.warmup_steps) / max(1, cfg.max_steps - opt.warmup_steps)
+        length = cfg.max_steps if opt.schedule_steps is None else opt.schedule_steps
+        progress = (step - opt.warmup_steps) / max(1, length - opt.warmup_steps)
         if opt.schedule == "linear":
             return max(0.0, 1.0 - progress)
         if opt.schedule == "cosine":

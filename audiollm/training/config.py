@@ -48,6 +48,13 @@ class DataConfig:
     # meta.sentence), so nothing is decoded and the LLM learns to use a transcript it can trust. Inference always
     # reads Whisper's own.
     transcript_source: Literal["whisper", "reference"] = "whisper"
+    # With the model's encoder.tags, the probability of hiding a clip's sound tags each time its row is drawn, so
+    # the audio tokens keep carrying the sound. The tagger is fitted on the train rows of these tasks (one clip,
+    # the answer as its label) before the first step; a training clip's tags come from a tagger fitted without its
+    # source (meta.soundfont, else meta.source), as a test clip's come from one that never heard its package.
+    tag_dropout: float = 0.0
+    tag_tasks: list[str] = dataclasses.field(default_factory=lambda: ["sound_event", "sound_class", "instrument"])
+    tag_folds: int = 5
 
 
 @dataclasses.dataclass
@@ -59,6 +66,9 @@ class OptimizerConfig:
     max_grad_norm: float = 1.0
     warmup_steps: int = 0
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    # The schedule's length in steps (null: max_steps). A stage stopped before its schedule ended sets this to
+    # the schedule it ran and max_steps to where it stopped, so a re-run takes the same learning rates.
+    schedule_steps: int | None = None
 
 
 @dataclasses.dataclass
@@ -131,9 +141,13 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if falsified := sorted(set(cfg.data.speed_tasks) & set(SPEED_SENSITIVE_TASKS)):
         raise ConfigError(f"{path}: data.speed_tasks lists {falsified}: a speed change moves the tempo and key, "
                           "so those answers would be wrong")
-    if not 0.0 <= cfg.data.transcript_dropout <= 1.0:
-        raise ConfigError(f"{path}: data.transcript_dropout is a probability between 0 and 1, got "
-                          f"{cfg.data.transcript_dropout}")
+    for name in ("transcript_dropout", "tag_dropout"):
+        if not 0.0 <= getattr(cfg.data, name) <= 1.0:
+            raise ConfigError(f"{path}: data.{name} is a probability between 0 and 1, got "
+                              f"{getattr(cfg.data, name)}")
+    if cfg.data.tag_folds < 2:
+        raise ConfigError(f"{path}: data.tag_folds must be at least 2 (a clip's tags come from the other folds), "
+                          f"got {cfg.data.tag_folds}")
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg

@@ -31,6 +31,7 @@ from .evaluate import evaluate_alignment, evaluate_rows
 from .feature_cache import (CachedEncoder, FeatureCache, TranscriptCache, encoder_identity,
                              training_transcripts, transcript_identity)
 from .metrics import MetricsLogger
+from .tagging import training_tags
 
 REPORT_FILE = "train_report.json"
 
@@ -83,7 +84,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         perturb = (SpeedPerturbation(cfg.data.speed_factors, cfg.data.speed_tasks, cfg.seed + backend.rank)
                    if cfg.data.speed_tasks else None)
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb,
-                                  transcript_dropout=cfg.data.transcript_dropout, seed=cfg.seed + backend.rank)
+                                  transcript_dropout=cfg.data.transcript_dropout, seed=cfg.seed + backend.rank,
+                                  tag_dropout=cfg.data.tag_dropout)
         dataset.skipped.update(state.skipped)
         if data.rng is not None:
             dataset.set_rng_state(data.rng)
@@ -106,6 +108,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                                    training_transcripts(model, dataset.audio_paths(), transcript_cache,
                                                         backend.gather_encoder))
         encode = CachedEncoder(model, cache, backend.gather_encoder)
+        if model.config.encoder.tags:
+            dataset.sounds = training_tags(model, rows, encode, cfg.data.tag_tasks, cfg.data.tag_folds, cfg.seed,
+                                           progress=main)
         logger = MetricsLogger(out, main)
         loss: float | None = None
         rate: float | None = None

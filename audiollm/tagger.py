@@ -1,0 +1,110 @@
+"""The sound tagger: a linear classifier on a clip's pooled encoder frames, whose best labels the prompt names
+beside the clip's audio tokens (``Sounds: rain (71%); thunder (12%)``), as the transcript path names its words.
+
+The frozen encoder's pooled frames already tell held-out recordings' sound classes apart linearly (a linear probe
+on them scores far above what the adapter learns from the same few hundred clips), so the tagger hands the LLM
+that reading in words, with its confidence, and the audio tokens still carry everything else. Fitted once, on the
+training corpus's labelled clips, by ``audiollm train``; frozen after.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+TAGGER_FILE = "tagger.safetensors"
+
+
+def pool_frames(frames: torch.Tensor) -> torch.Tensor:
+    """A clip's encoder frames ``(frames, d)`` or ``(frames, layers, d)`` -> ``(layers, 2 * d)``: their mean and
+    their max over time, per layer."""
+    frames = frames.float()
+    if frames.dim() == 2:
+        frames = frames.unsqueeze(1)
+    return torch.cat([frames.mean(0), frames.max(0).values], dim=-1)
+
+
+class SoundTagger(nn.Module):
+    """Standardised pooled features, mixed over encoder layers with learned softmax weights, -> softmax regression
+    over ``labels``. Build with :meth:`fit` (full-batch AdamW; weight decay regularises) or :meth:`load`."""
+
+    def __init__(self, labels: Sequence[str], layers: int, dim: int):
+        super().__init__()
+        if not labels:
+            raise ValueError("a sound tagger needs at least one label")
+        self.labels = list(labels)
+        self.register_buffer("mean", torch.zeros(layers, dim))
+        self.register_buffer("std", torch.ones(layers, dim))
+        self.mix = nn.Parameter(torch.zeros(layers))
+        self.linear = nn.Linear(dim, len(self.labels))
+
+    @classmethod
+    def fit(cls, pooled: torch.Tensor, labels: Sequence[str], steps: int = 500, lr: float = 1e-2,
+            weight_decay: float = 1e-2, seed: int = 0) -> SoundTagger:
+        """Fit on ``pooled`` ``(clips, layers, 2 * d)`` (or ``(clips, 2 * d)``, one layer) and each clip's label."""
+        if pooled.dim() == 2:
+            pooled = pooled.unsqueeze(1)
+        if len(pooled) != len(labels):
+            raise ValueError(f"{len(pooled)} clips but {len(labels)} labels")
+        names = sorted(set(labels))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tagger = cls(names, pooled.shape[1], pooled.shape[2])
+        tagger.mean.copy_(pooled.mean(0))
+        tagger.std.copy_(pooled.std(0, unbiased=False) + 1e-6)
+        targets = torch.tensor([names.index(label) for label in labels])
+        inputs = tagger._standardise(pooled)  # once: the statistics are fixed, only the mix and classifier learn
+        optimizer = torch.optim.AdamW(tagger.parameters(), lr=lr, weight_decay=weight_decay)
+        with torch.enable_grad():
+            for _ in range(steps):
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(tagger._classify(inputs), targets).backward()
+                optimizer.step()
+        return tagger.requires_grad_(False)
+
+    @property
+    def layer_weights(self) -> list[float]:
+        return self.mix.detach().softmax(0).tolist()
+
+    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """``(clips, labels)`` for ``pooled`` ``(clips, layers, 2 * d)`` (or ``(clips, 2 * d)``)."""
+        return self._classify(self._standardise(pooled))
+
+    def _standardise(self, pooled: torch.Tensor) -> torch.Tensor:
+        if pooled.dim() == 2:
+            pooled = pooled.unsqueeze(1)
+        return (pooled.to(self.mean) - self.mean) / self.std
+
+    def _classify(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.einsum("cld,l->cd", inputs, self.mix.softmax(0)))
+
+    @torch.no_grad()
+    def describe(self, pooled: torch.Tensor, top: int) -> list[str]:
+        """Each clip's ``top`` labels with their probabilities, best first: ``rain (71%); thunder (12%)`` (labels
+        may hold commas, so semicolons part them)."""
+        probabilities = self.logits(pooled).softmax(-1)
+        best = probabilities.topk(min(top, len(self.labels)), dim=-1)
+        return ["; ".join(f"{self.labels[i]} ({p:.0%})" for p, i in zip(ps, ids))
+                for ps, ids in zip(best.values.tolist(), best.indices.tolist())]
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, path, metadata={"labels": json.dumps(self.labels)})
+
+    @classmethod
+    def load(cls, path: Path) -> SoundTagger:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            labels = json.loads(f.metadata()["labels"])
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        layers, dim = state["mean"].shape
+        tagger = cls(labels, layers, dim)
+        tagger.load_state_dict(state)
+        return tagger.requires_grad_(False)

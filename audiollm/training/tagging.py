@@ -1,0 +1,109 @@
+"""The sound tagger's training: fitted on the train rows' labelled clips before the first step, and each labelled
+training clip's tags read from a tagger fitted without that clip's source.
+
+A test clip's package never reached the tagger, so its tags are less sure than a training clip's would be from a
+tagger that had memorised it. Each training clip is tagged by the folds that left its (source, label) group out:
+for every class, the recordings of one source are unknown, as the test split holds one package per class out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from tqdm import tqdm
+
+from ..audio import load_audio
+from ..data.dataset import Row
+from ..model import AudioLLM
+from ..tagger import SoundTagger, pool_frames
+from .feature_cache import CachedEncoder
+
+# The meta keys that say where a clip was recorded or rendered, most specific first (a soundfont renders the
+# music of one score library).
+SOURCE_KEYS = ("soundfont", "source")
+
+
+@dataclasses.dataclass(frozen=True)
+class TagClips:
+    """The distinct clips of the tag tasks' single-clip rows, each with its label (the row's answer) and group."""
+
+    paths: list[str]
+    labels: list[str]
+    groups: list[str]
+
+
+def tag_clips(rows: Sequence[Row], tasks: Sequence[str]) -> TagClips:
+    paths: list[str] = []
+    labels: list[str] = []
+    groups: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        ex = row.example
+        if ex.task not in tasks or len(ex.audio) != 1 or str(ex.audio[0]) in seen:
+            continue
+        seen.add(str(ex.audio[0]))
+        source = next((str(ex.meta[k]) for k in SOURCE_KEYS if k in ex.meta), str(ex.audio[0]))
+        paths.append(str(ex.audio[0]))
+        labels.append(ex.answer)
+        groups.append(f"{source}/{ex.answer}")
+    return TagClips(paths, labels, groups)
+
+
+def pooled_clips(paths: Sequence[str], encode: CachedEncoder, progress: bool) -> torch.Tensor:
+    """``(clips, layers, 2 * d)``: each clip's pooled encoder frames (through the feature cache)."""
+    rows = [pool_frames(encode([load_audio(path)])[0]).cpu()
+            for path in tqdm(paths, desc="tagger clips", unit="clip", disable=not progress)]
+    return torch.stack(rows)
+
+
+def fold_of_groups(clips: TagClips, folds: int) -> dict[str, int]:
+    """Each group's fold, the same on every run: a label's groups go to different folds while there are folds
+    left (so every fold's tagger still knows the label from another source), each to the fold holding fewest clips
+    so far, largest groups first."""
+    sizes: dict[str, int] = {}
+    label_of: dict[str, str] = {}
+    for group, label in zip(clips.groups, clips.labels):
+        sizes[group] = sizes.get(group, 0) + 1
+        label_of[group] = label
+    filled = [0] * folds
+    assigned: dict[str, int] = {}
+    for label in sorted(set(clips.labels)):
+        used: set[int] = set()
+        for group in sorted((g for g in sizes if label_of[g] == label), key=lambda g: (-sizes[g], g)):
+            free = [k for k in range(folds) if k not in used] or list(range(folds))
+            fold = min(free, key=lambda k: (filled[k], k))
+            assigned[group] = fold
+            used.add(fold)
+            filled[fold] += sizes[group]
+    return assigned
+
+
+def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, seed: int) -> dict[str, str]:
+    """Audio path -> its tags from a tagger fitted on the other folds' clips."""
+    fold = fold_of_groups(clips, folds)
+    tags: dict[str, str] = {}
+    for k in range(folds):
+        inside = [i for i, g in enumerate(clips.groups) if fold[g] == k]
+        outside = [i for i, g in enumerate(clips.groups) if fold[g] != k]
+        if not inside or not outside:
+            continue
+        tagger = SoundTagger.fit(pooled[outside], [clips.labels[i] for i in outside], seed=seed)
+        for i, text in zip(inside, tagger.describe(pooled[inside], top)):
+            tags[clips.paths[i]] = text
+    return tags
+
+
+def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, tasks: Sequence[str], folds: int,
+                  seed: int, progress: bool) -> dict[str, str]:
+    """Fit ``model.tagger`` on the rows' labelled clips when it has none (a saved model keeps its own), and return
+    each labelled clip's held-out tags, which the dataset puts in the prompt."""
+    clips = tag_clips(rows, tasks)
+    if not clips.paths:
+        raise ValueError(f"encoder.tags needs labelled clips to fit the sound tagger: no single-clip train row of "
+                         f"the tasks {list(tasks)} (data.tag_tasks)")
+    pooled = pooled_clips(clips.paths, encode, progress)
+    if model.tagger is None:
+        model.tagger = SoundTagger.fit(pooled, clips.labels, seed=seed)
+    return held_out_tags(pooled, clips, folds, model.config.encoder.tags, seed)

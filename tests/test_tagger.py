@@ -1,0 +1,148 @@
+"""The sound tagger (``encoder.tags``): its labels in the prompt of a clip without a transcript, fitted by training
+on the corpus's labelled clips, each training clip tagged by a tagger that never heard its source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from audiollm import AudioLLM
+from audiollm.audio import SAMPLE_RATE, load_audio
+from audiollm.processor import SOUNDS_LINE, TRANSCRIPT_LINE, ClipNotes
+from audiollm.tagger import SoundTagger, pool_frames
+from audiollm.training.tagging import TagClips, held_out_tags, tag_clips
+
+from .conftest import ROOT, tone
+from .test_hearing import PROMPT, conversation, tiny
+
+
+def two_classes(count: int = 8) -> tuple[torch.Tensor, list[str]]:
+    """Pooled features ``(clips, 2 layers, 4)``: layer 2 says the class (plus a little noise), layer 1 is noise."""
+    generator = torch.Generator().manual_seed(0)
+    pooled = torch.randn(count, 2, 4, generator=generator)
+    labels = ["dog" if i % 2 else "rain, heavy" for i in range(count)]
+    pooled[:, 1] = 0.3 * pooled[:, 1] + torch.tensor([3.0 if label == "dog" else -3.0 for label in labels])[:, None]
+    return pooled, labels
+
+
+def test_a_fitted_tagger_names_the_class_first_with_its_probability_and_survives_saving(tmp_path: Path):
+    pooled, labels = two_classes()
+    tagger = SoundTagger.fit(pooled, labels)
+    described = tagger.describe(pooled, top=2)
+    assert [d.split(" (")[0] for d in described] == labels
+    # Labels may hold commas, so semicolons part them; probabilities are percentages, best first.
+    assert described[0].startswith("rain, heavy (") and "%); dog (" in described[0]
+    assert tagger.layer_weights[1] > tagger.layer_weights[0]  # the mix settles on the layer that tells them apart
+    tagger.save(tmp_path / "tagger.safetensors")
+    assert SoundTagger.load(tmp_path / "tagger.safetensors").describe(pooled, top=2) == described
+
+
+def test_pool_frames_gives_mean_and_max_per_layer():
+    frames = torch.tensor([[[1.0, 2.0]], [[3.0, -2.0]]])  # 2 frames, 1 layer, d=2
+    assert pool_frames(frames).tolist() == [[2.0, 0.0, 3.0, 2.0]]
+    assert pool_frames(frames[:, 0]).tolist() == [[2.0, 0.0, 3.0, 2.0]]
+
+
+def test_the_sounds_line_follows_a_clip_only_when_it_has_no_transcript():
+    model = AudioLLM.from_config(tiny())
+    conv = conversation(model, tone(1.0, 440), "a dog")
+    plain, _ = model.processor.tokenize(conv, add_generation_prompt=False)
+    tagged, labels = model.processor.tokenize(conv, False, [ClipNotes(sounds="dog (80%); bird (9%)")])
+    line = model.tokenizer(SOUNDS_LINE.format("dog (80%); bird (9%)"), add_special_tokens=False).input_ids
+    last = max(i for i, t in enumerate(tagged) if t == model.processor.audio_token_id)
+    assert tagged[last + 1 : last + 1 + len(line)] == line and len(tagged) == len(plain) + len(line)
+    assert all(label == -100 for label in labels[: last + 1 + len(line)])  # the tags are prompt, never learned
+    words, _ = model.processor.tokenize(conv, False, [ClipNotes("woof", "dog (80%)")])
+    transcript = model.tokenizer(TRANSCRIPT_LINE.format("woof"), add_special_tokens=False).input_ids
+    assert len(words) == len(plain) + len(transcript)  # the transcript wins: one line, not both
+
+
+def test_a_model_asked_for_tags_without_a_tagger_says_how_to_get_one():
+    model = AudioLLM.from_config(tiny(tags=2))
+    with pytest.raises(ValueError, match="no fitted sound tagger.*audiollm train fits one"):
+        model.generate(audio=tone(1.0), prompt=PROMPT, max_new_tokens=2)
+
+
+def test_generation_puts_the_taggers_labels_in_the_prompt_and_the_saved_model_keeps_them(tmp_path: Path):
+    model = AudioLLM.from_config(tiny(tags=2))
+    clips = [tone(1.0, 220), tone(1.0, 3000)]
+    pooled = torch.stack([pool_frames(f) for f in model.encode_clips(clips)])
+    model.tagger = SoundTagger.fit(pooled, ["hum", "whistle"])
+    captured: list[list[int]] = []
+    real = model.embed
+
+    def spy(input_ids: torch.Tensor, audio_embeds: torch.Tensor | None) -> torch.Tensor:
+        captured.append(input_ids[0].tolist())
+        return real(input_ids, audio_embeds)
+
+    model.embed = spy  # type: ignore[method-assign]
+    answer = model.generate(audio=clips[1], prompt=PROMPT, max_new_tokens=4)
+    del model.embed
+    expected = model.tagger.describe(pooled[1:], top=2)[0]
+    assert expected.startswith("whistle (")
+    ids, _ = model.processor.tokenize(conversation(model, clips[1]), True, [ClipNotes(sounds=expected)])
+    assert captured[0] == ids
+    model.save_pretrained(tmp_path / "saved")
+    loaded = AudioLLM.from_pretrained(tmp_path / "saved", device=None, dtype=None)
+    assert loaded.tagger is not None and loaded.tagger.labels == ["hum", "whistle"]
+    assert loaded.generate(audio=clips[1], prompt=PROMPT, max_new_tokens=4) == answer
+
+
+def test_a_training_clips_tags_come_from_a_tagger_that_never_heard_its_source(tmp_path: Path):
+    from audiollm.data.dataset import read_rows
+
+    # Two sources per label; each (source, label) group's clip is tagged by folds fitted without it.
+    rows, features = [], []
+    pooled, labels = two_classes(8)
+    for i, label in enumerate(labels):
+        sf.write(tmp_path / f"c{i}.wav", tone(0.5), SAMPLE_RATE)
+        rows.append({"audio": f"c{i}.wav", "prompt": "What is it?", "answer": label, "task": "sound_event",
+                     "meta": {"source": f"package{i % 4}"}})
+        features.append(pooled[i])
+    rows.append({"audio": "c0.wav", "prompt": "Is it rain?", "answer": "yes", "task": "yesno"})
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clips = tag_clips(read_rows([tmp_path / "train.jsonl"]), ["sound_event"])
+    assert len(clips.paths) == 8 and len(set(clips.groups)) == 4
+    tags = held_out_tags(torch.stack(features), clips, folds=2, top=1, seed=0)
+    assert set(tags) == set(clips.paths)
+    # The class is still learnt from the other source, so held-out tags name it.
+    assert [tags[p].split(" (")[0] for p in clips.paths] == labels
+    # With one source per label, a clip's own label is unknown to the tagger that tags it.
+    lone = TagClips(clips.paths, clips.labels, list(clips.labels))
+    lone_tags = held_out_tags(torch.stack(features), lone, folds=2, top=1, seed=0)
+    assert all(not lone_tags[p].startswith(label + " (") for p, label in zip(lone.paths, lone.labels))
+
+
+def test_training_with_tags_fits_and_saves_a_tagger_and_learns(tmp_path: Path):
+    from audiollm.training.config import load_train_config
+    from audiollm.training.trainer import train as run_training
+
+    from .train_helpers import TINY_TRAIN, losses, overrides, write_manifest
+
+    extra = [{"audio": f"tone{i}.wav", "prompt": "What sound is this?", "answer": answer, "task": "sound_event",
+              "meta": {"source": f"set{i % 3}"}} for i, answer in enumerate(["hum", "beep"] * 3)]
+    manifest = write_manifest(tmp_path / "data", extra=extra)
+    out = tmp_path / "run"
+    result = run_training(load_train_config(TINY_TRAIN, overrides(
+        manifest, out, "max_steps=6", "model_overrides=[encoder.tags=2, encoder.layers=all]",
+        "data.tag_dropout=0.5", "data.tag_folds=3")))
+    curve = losses(out)
+    assert result.steps == 6 and curve[-1] < curve[0], curve
+    saved = AudioLLM.from_pretrained(out, device=None, dtype=None)
+    assert saved.tagger is not None and saved.tagger.labels == ["beep", "hum"]
+    heard = [load_audio(tmp_path / "data" / f"tone{i}.wav") for i in (0, 1)]
+    assert saved.sound_tags(saved.encode_clips(heard))[0].startswith("hum (")
+    assert saved.sound_tags(saved.encode_clips(heard))[1].startswith("beep (")
+
+
+@pytest.mark.parametrize("setting", ["data.tag_dropout=2", "data.tag_folds=1"])
+def test_tag_settings_are_checked(setting: str):
+    from audiollm.config import ConfigError
+    from audiollm.training.config import load_train_config
+
+    with pytest.raises(ConfigError, match=setting.split("=")[0].removeprefix("data.")):
+        load_train_config(ROOT / "configs/train/tiny.yaml", ["data.train=[x.jsonl]", setting])
