@@ -146,6 +146,7 @@ def sampler(seed: int | None, device: torch.device) -> torch.Generator | None:
     return None if seed is None else torch.Generator(device=device).manual_seed(seed)
 
 
+@torch.inference_mode()
 def decode(
     llm: torch.nn.Module,
     eos_token_id: int,
@@ -155,7 +156,10 @@ def decode(
     cancelled: Callable[[int], bool] | None = None,
 ) -> Iterator[tuple[int, str | Generation]]:
     """Decode left-padded rows together: yields ``(row, piece)`` as text is released and ``(row, Generation)``
-    once that row is done. A row for which ``cancelled(row)`` turns true ends at its next token."""
+    once that row is done. A row for which ``cancelled(row)`` turns true ends at its next token.
+
+    Inference mode (no autograd bookkeeping on any tensor, which no_grad still keeps) holds around each step of
+    this generator only, not around its caller's code between steps."""
     position = (attention.long().cumsum(-1) - 1).clamp(min=0)
     out = llm(inputs_embeds=embeds, attention_mask=attention, position_ids=position, use_cache=True, logits_to_keep=1)
     cache, logits = out.cache, out.logits[:, -1, :]
@@ -168,9 +172,8 @@ def decode(
         history = torch.cat([history, tokens[:, None]], dim=1)
         looping = repetition(history, logits).tolist()
         keep: list[int] = []
-        for b, i in enumerate(active):
+        for b, (i, token) in enumerate(zip(active, tokens.tolist())):
             row = rows[i]
-            token = int(tokens[b])
             if token == eos_token_id:
                 row.finish = "stop"
             else:

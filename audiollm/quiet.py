@@ -7,18 +7,20 @@ errors from anyone.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # Set in the environment, so processes started under a launcher (deepspeed, torchrun) are as quiet as their parent.
 VERBOSE_ENV = "AUDIOLLM_VERBOSE"
 # Dependencies that log warnings we cannot act on (a missing optional kernel, DeepSpeed's accelerator guess).
 NOISY_LOGGERS = ("bitsandbytes", "DeepSpeed", "torch.distributed", "accelerate", "peft", "httpx")
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def verbose() -> bool:
@@ -53,6 +55,17 @@ def set_verbosity(loud: bool) -> None:
         logger.setLevel(logging.ERROR)
         # DeepSpeed resets its logger's level when it is imported; a filter survives that.
         logger.addFilter(lambda record: record.levelno >= logging.ERROR)
+
+
+def quiet_unless_verbose(argv: Sequence[str] | None = None) -> None:
+    """A script's first call, before it imports a dependency: quiet unless ``argv`` (default: the command line)
+    holds ``-v`` or ``--verbose``."""
+    set_verbosity(any(arg in VERBOSE_FLAGS for arg in (sys.argv[1:] if argv is None else argv)))
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """The ``-v`` that :func:`quiet_unless_verbose` reads, so that the script's parser accepts it."""
+    parser.add_argument(*VERBOSE_FLAGS, action="store_true", help="show dependencies' warnings, logs and bars")
 
 
 @contextlib.contextmanager

@@ -12,6 +12,10 @@ import argparse
 import re
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.data.starter.real_sounds import PACKAGES
 from audiollm.data.starter.real_speech import LICENCES
 from audiollm.eval.report import read_row_records
@@ -33,6 +37,7 @@ def leak(answer: str) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("rows", type=Path, help="the .rows.jsonl an evaluation wrote")
     args = parser.parse_args()
     rows = read_row_records(args.rows)

@@ -22,6 +22,10 @@ import argparse
 import time
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.data.manifest import Example, read_manifest
 from audiollm.eval.intelligibility import VoiceScore, format_scores, whisper_wer
 from audiollm.eval.metrics import word_errors
@@ -63,6 +67,7 @@ def answer_wer(rows: list[Example], model: AudioLLM) -> list[VoiceScore]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--task", default="asr", help="rows scored: asr (sentences) or word (recorded words)")
     parser.add_argument("--per-task", type=int, default=64, help="transcription rows scored (the first N)")

@@ -9,6 +9,10 @@ import argparse
 import statistics
 import time
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 import numpy as np
 import torch
 
@@ -33,6 +37,7 @@ def time_encode(encoder: FrozenWhisperEncoder, samples: np.ndarray, pad_to_30s: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()

@@ -17,6 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.eval.probe import (LinearProbe, choice_accuracy, choice_rows, format_curve, format_layers,
                                  labelled_clips, pooled_features, probe_curve, probe_layers)
 from audiollm.model import load_model
@@ -24,6 +28,7 @@ from audiollm.model import load_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("data", type=Path, help="folder with train.jsonl, dev.jsonl and test.jsonl")
     parser.add_argument("--task", required=True, help="a classification task, e.g. sound_class or instrument")
     parser.add_argument("--model", default="default", help="whose frozen encoder is probed")

@@ -15,6 +15,10 @@ import sys
 import tempfile
 import time
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.weights import guess_kind, resolve_model
 from audiollm.weights.names import PACKS
 from audiollm.weights.packs import is_installed
@@ -36,6 +40,7 @@ def lookup_ms(name: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("names", nargs="*", default=[name for name, pack in PACKS.items() if is_installed(pack)])
     args = parser.parse_args()
     if not args.names:

@@ -25,6 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 import numpy as np
 import torch
 
@@ -152,6 +156,7 @@ def infer(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("part", choices=["train", "infer"])
     parser.add_argument("--shapes", choices=sorted(SHAPES), default="large")
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing in the LLM")

@@ -14,6 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.eval.metrics import parse_choice, parse_yesno
 from audiollm.eval.report import read_row_records
 
@@ -31,6 +35,7 @@ FORMS: dict[str, Callable[[dict[str, Any]], bool]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("rows", type=Path, help="the .rows.jsonl an evaluation wrote")
     args = parser.parse_args()
     rows = read_row_records(args.rows)

@@ -34,6 +34,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 import numpy as np
 import torch
 
@@ -196,6 +200,7 @@ def turns(model: AudioLLM, head: SpeechHead | None, args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("--model", default=None, help="default: the released model, else base.yaml, else tiny.yaml")
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0, 20.0])
     parser.add_argument("--repeats", type=int, default=3)

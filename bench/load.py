@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 import httpx
 import numpy as np
 import psutil
@@ -217,6 +221,7 @@ def report_streaming(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("--model", default=str(ROOT / "configs" / "models" / "tiny.yaml"))
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=10, help="requests per client")

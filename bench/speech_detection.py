@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.audio import WINDOW_SAMPLES, encoder_frames, load_audio, log_mel
 from audiollm.data.manifest import read_manifest
 from audiollm.model import load_model
@@ -34,6 +38,7 @@ def corpus_clips(data: Path) -> dict[Path, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("data", type=Path, help="folder with train.jsonl, dev.jsonl and test.jsonl")
     parser.add_argument("--model", default="configs/models/base.yaml", help="whose Whisper decides")
     args = parser.parse_args()

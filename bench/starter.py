@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.data.starter import build_starter, format_counts
 from audiollm.eval.intelligibility import format_scores, transcription_sample, whisper_wer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", choices=["small", "full"], default="small")
     parser.add_argument("--seed", type=int, default=0)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
+
+quiet_unless_verbose()  # before the imports below: dependencies read their verbosity when imported
+
 from audiollm.eval.text_skills import answers, judged_right, load_prompts, text_llm_alone
 from audiollm.model import load_model
 
@@ -16,6 +20,7 @@ PROMPTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "text_prompts
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_verbose_flag(parser)
     parser.add_argument("--model", default="default")
     parser.add_argument("--prompts", type=Path, default=PROMPTS)
     args = parser.parse_args()
