@@ -588,7 +588,7 @@ class AudioLLM(nn.Module):
         if self.tagger is None:
             raise ValueError("encoder.tags is set but this model has no fitted sound tagger (tagger.safetensors); "
                              "audiollm train fits one on the training corpus's labelled clips")
-        return self.tagger.describe(torch.stack([pool_frames(e.cpu()) for e in encoded]), top)
+        return self.tagger.describe(torch.stack([pool_frames(e) for e in encoded]), top)
 
     def speech_transcript(self, audio: AudioInput) -> str:
         """What the transcript path puts after a clip's audio tokens: its words, or "" when it holds no speech."""
