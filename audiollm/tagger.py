@@ -28,6 +28,29 @@ def pool_frames(frames: torch.Tensor) -> torch.Tensor:
     return torch.cat([frames.mean(0), frames.max(0).values], dim=-1)
 
 
+def fit_temperature(held_out: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """The temperature that makes held-out predictions' probabilities honest: the one minimising the negative
+    log-likelihood of each ``(logits, targets)`` pair (one per fold; the folds' label sets may differ); 1, no
+    change, when no pair holds a clip."""
+    held_out = [(logits, targets) for logits, targets in held_out if len(targets)]
+    if not held_out:
+        return 1.0
+    log_t = torch.zeros((), requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        total = sum(nn.functional.cross_entropy(logits.float() / log_t.exp(), targets, reduction="sum")
+                    for logits, targets in held_out)
+        assert isinstance(total, torch.Tensor)
+        total.backward()
+        return total
+
+    with torch.enable_grad():
+        optimizer.step(loss)
+    return float(log_t.detach().exp())
+
+
 class SoundTagger(nn.Module):
     """Standardised pooled features, mixed over encoder layers with learned softmax weights, -> softmax regression
     over ``labels``. Build with :meth:`fit` (full-batch AdamW; weight decay regularises) or :meth:`load`."""
@@ -39,6 +62,10 @@ class SoundTagger(nn.Module):
         self.labels = list(labels)
         self.register_buffer("mean", torch.zeros(layers, dim))
         self.register_buffer("std", torch.ones(layers, dim))
+        # Divides the logits: fitted on predictions for clips the classifier never saw (calibrate), since on its
+        # own training clips a softmax regression is sure of everything, and a held-out clip's "100%" is often
+        # wrong.
+        self.register_buffer("temperature", torch.ones(()))
         self.mix = nn.Parameter(torch.zeros(layers))
         self.linear = nn.Linear(dim, len(self.labels))
 
@@ -71,8 +98,15 @@ class SoundTagger(nn.Module):
         return self.mix.detach().softmax(0).tolist()
 
     def logits(self, pooled: torch.Tensor) -> torch.Tensor:
-        """``(clips, labels)`` for ``pooled`` ``(clips, layers, 2 * d)`` (or ``(clips, 2 * d)``)."""
-        return self._classify(self._standardise(pooled))
+        """``(clips, labels)`` for ``pooled`` ``(clips, layers, 2 * d)`` (or ``(clips, 2 * d)``), divided by the
+        temperature."""
+        return self._classify(self._standardise(pooled)) / self.temperature
+
+    def calibrate(self, temperature: float) -> SoundTagger:
+        if not temperature > 0:
+            raise ValueError(f"a tagger's temperature must be positive, not {temperature}")
+        self.temperature.fill_(temperature)
+        return self
 
     def _standardise(self, pooled: torch.Tensor) -> torch.Tensor:
         if pooled.dim() == 2:

@@ -13,7 +13,7 @@ import torch
 from audiollm import AudioLLM
 from audiollm.audio import SAMPLE_RATE, load_audio
 from audiollm.processor import SOUNDS_LINE, TRANSCRIPT_LINE, ClipNotes
-from audiollm.tagger import SoundTagger, pool_frames
+from audiollm.tagger import SoundTagger, fit_temperature, pool_frames
 from audiollm.training.tagging import TagClips, held_out_tags, tag_clips
 
 from .conftest import ROOT, tone
@@ -107,14 +107,50 @@ def test_a_training_clips_tags_come_from_a_tagger_that_never_heard_its_source(tm
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     clips = tag_clips(read_rows([tmp_path / "train.jsonl"]), ["sound_event"])
     assert len(clips.paths) == 8 and len(set(clips.groups)) == 4
-    tags = held_out_tags(torch.stack(features), clips, folds=2, top=1, seed=0)
+    tags = held_out_tags(torch.stack(features), clips, folds=2, top=1, seed=0).tags
     assert set(tags) == set(clips.paths)
     # The class is still learnt from the other source, so held-out tags name it.
     assert [tags[p].split(" (")[0] for p in clips.paths] == labels
     # With one source per label, a clip's own label is unknown to the tagger that tags it.
     lone = TagClips(clips.paths, clips.labels, list(clips.labels))
-    lone_tags = held_out_tags(torch.stack(features), lone, folds=2, top=1, seed=0)
+    lone_tags = held_out_tags(torch.stack(features), lone, folds=2, top=1, seed=0).tags
     assert all(not lone_tags[p].startswith(label + " (") for p, label in zip(lone.paths, lone.labels))
+
+
+def test_the_temperature_fitted_on_held_out_predictions_recovers_how_overconfident_they_are():
+    generator = torch.Generator().manual_seed(0)
+    logits = 4 * torch.randn(4000, 5, generator=generator)
+    logits[2000:, 4] = -float("inf")  # the second fold knows one label fewer
+    # Labels drawn from softmax(logits / 3): logits three times too sure of themselves.
+    targets = torch.multinomial((logits / 3).softmax(-1), 1, generator=generator)[:, 0]
+    temperature = fit_temperature([(logits[:2000], targets[:2000]), (logits[2000:, :4], targets[2000:])])
+    assert 2.6 < temperature < 3.4, temperature
+    assert fit_temperature([(logits[:0], targets[:0])]) == 1.0  # nothing held out to judge by: left as it is
+
+
+def test_held_out_tags_are_calibrated_and_a_confident_mistake_no_longer_reads_as_certain():
+    # Two layers of noise and one that tells the classes apart only roughly: a fit on the other folds is sure of
+    # itself and often wrong on the held-out fold, so the fitted temperature softens it.
+    generator = torch.Generator().manual_seed(1)
+    labels = [["dog", "rain", "bell"][i % 3] for i in range(120)]
+    pooled = torch.randn(120, 2, 16, generator=generator)
+    pooled[:, 1, 0] += torch.tensor([{"dog": 1.0, "rain": 0.0, "bell": -1.0}[label] for label in labels])
+    clips = TagClips([f"c{i}.wav" for i in range(120)], labels, [f"s{i % 8}/{label}" for i, label in enumerate(labels)])
+    held = held_out_tags(pooled, clips, folds=4, top=1, seed=0)
+    assert held.temperature > 1.5, held.temperature
+    first = [float(t.split("(")[1].rstrip("%)")) for t in held.tags.values()]
+    assert max(first) < 100 and sum(first) / len(first) < 90, first
+    # On clips of sources no fold heard, the calibrated tagger's probabilities match its accuracy more closely.
+    from audiollm.eval.probe import tagger_scores
+
+    tagger = SoundTagger.fit(pooled[:96], labels[:96])
+    unheard = torch.randn(240, 2, 16, generator=generator)
+    truth = [["dog", "rain", "bell"][i % 3] for i in range(240)]
+    unheard[:, 1, 0] += torch.tensor([{"dog": 1.0, "rain": 0.0, "bell": -1.0}[label] for label in truth])
+    sure = tagger_scores(tagger, unheard, truth, top=2)
+    honest = tagger_scores(tagger.calibrate(held.temperature), unheard, truth, top=2)
+    assert honest["top-1"] == sure["top-1"] and honest["in top 2"] == sure["in top 2"]  # the ranking stays
+    assert honest["ECE"] < sure["ECE"] and honest["NLL"] < sure["NLL"] and honest["mean top p"] < sure["mean top p"]
 
 
 def test_training_with_tags_fits_and_saves_a_tagger_and_learns(tmp_path: Path):

@@ -110,6 +110,35 @@ def choice_accuracy(probe: LinearProbe, features: torch.Tensor, clips: Sequence[
     return sum(pick == row.right for pick, row in zip(picks, rows)), len(rows)
 
 
+def calibration_error(probabilities: torch.Tensor, right: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error: the clip-weighted mean gap between the top probability and the accuracy, over
+    equal-width bins of the top probability."""
+    top = probabilities.max(-1).values
+    edges = torch.linspace(0, 1, bins + 1)
+    gap = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (top > low) & (top <= high)
+        if inside.any():
+            gap += inside.float().mean().item() * abs(top[inside].mean().item() - right[inside].float().mean().item())
+    return gap
+
+
+def tagger_scores(tagger: SoundTagger, features: torch.Tensor, labels: Sequence[str], top: int) -> dict[str, float]:
+    """A tagger on held-out clips: how many (and how many with a label it knows), its top-1 accuracy on those, how
+    often the label is among its ``top`` tags, its mean top probability, NLL and expected calibration error."""
+    known = [i for i, label in enumerate(labels) if label in tagger.labels]
+    targets = torch.tensor([tagger.labels.index(labels[i]) for i in known])
+    with torch.no_grad():
+        logits = tagger.logits(features[known])
+    probabilities = logits.softmax(-1)
+    right = probabilities.argmax(-1) == targets
+    shown = (probabilities.topk(min(top, len(tagger.labels)), -1).indices == targets[:, None]).any(-1)
+    return {"clips": len(labels), "known": len(known), "top-1": right.float().mean().item(),
+            f"in top {top}": shown.float().mean().item(), "mean top p": probabilities.max(-1).values.mean().item(),
+            "NLL": torch.nn.functional.cross_entropy(logits, targets).item(),
+            "ECE": calibration_error(probabilities, right)}
+
+
 class LinearProbe:
     """The sound tagger's classifier (:class:`audiollm.tagger.SoundTagger`: standardised features -> softmax
     regression, with a learned softmax mix over layers for features ``(clips, layers, dim)``, as the projector's

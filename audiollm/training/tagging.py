@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..audio import load_audio
 from ..data.dataset import Row
 from ..model import AudioLLM
-from ..tagger import SoundTagger, pool_frames
+from ..tagger import SoundTagger, fit_temperature, pool_frames
 from .feature_cache import CachedEncoder
 
 # The meta keys that say where a clip was recorded or rendered, most specific first (a soundfont renders the
@@ -80,19 +80,36 @@ def fold_of_groups(clips: TagClips, folds: int) -> dict[str, int]:
     return assigned
 
 
-def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, seed: int) -> dict[str, str]:
-    """Audio path -> its tags from a tagger fitted on the other folds' clips."""
+@dataclasses.dataclass(frozen=True)
+class HeldOutTags:
+    """Each labelled clip's tags from the folds that never heard its group, and the temperature fitted on those
+    folds' predictions (which the tagger fitted on every clip takes too)."""
+
+    tags: dict[str, str]  # audio path -> its tags
+    temperature: float
+
+
+def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, seed: int) -> HeldOutTags:
     fold = fold_of_groups(clips, folds)
-    tags: dict[str, str] = {}
+    fitted: list[tuple[SoundTagger, list[int]]] = []
     for k in range(folds):
         inside = [i for i, g in enumerate(clips.groups) if fold[g] == k]
         outside = [i for i, g in enumerate(clips.groups) if fold[g] != k]
-        if not inside or not outside:
-            continue
-        tagger = SoundTagger.fit(pooled[outside], [clips.labels[i] for i in outside], seed=seed)
-        for i, text in zip(inside, tagger.describe(pooled[inside], top)):
+        if inside and outside:
+            fitted.append((SoundTagger.fit(pooled[outside], [clips.labels[i] for i in outside], seed=seed), inside))
+    # A clip whose label its fold never heard (the label's only source) cannot say how sure a right answer is.
+    held_out = []
+    for tagger, inside in fitted:
+        known = [i for i in inside if clips.labels[i] in tagger.labels]
+        with torch.no_grad():
+            held_out.append((tagger.logits(pooled[known]),
+                             torch.tensor([tagger.labels.index(clips.labels[i]) for i in known], dtype=torch.long)))
+    temperature = fit_temperature(held_out)
+    tags: dict[str, str] = {}
+    for tagger, inside in fitted:
+        for i, text in zip(inside, tagger.calibrate(temperature).describe(pooled[inside], top)):
             tags[clips.paths[i]] = text
-    return tags
+    return HeldOutTags(tags, temperature)
 
 
 def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, tasks: Sequence[str], folds: int,
@@ -104,6 +121,7 @@ def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, t
         raise ValueError(f"encoder.tags needs labelled clips to fit the sound tagger: no single-clip train row of "
                          f"the tasks {list(tasks)} (data.tag_tasks)")
     pooled = pooled_clips(clips.paths, encode, progress)
+    held_out = held_out_tags(pooled, clips, folds, model.config.encoder.tags, seed)
     if model.tagger is None:
-        model.tagger = SoundTagger.fit(pooled, clips.labels, seed=seed)
-    return held_out_tags(pooled, clips, folds, model.config.encoder.tags, seed)
+        model.tagger = SoundTagger.fit(pooled, clips.labels, seed=seed).calibrate(held_out.temperature)
+    return held_out.tags
