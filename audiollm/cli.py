@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 from .commands import HelpFormatter
-from .quiet import set_verbosity
+from .quiet import VERBOSE_FLAGS, quiet_unless_verbose
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_global_flags(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("--version", action="version", version=f"audiollm {__version__}")
     # Below the top, SUPPRESS keeps a -v given further up the command line.
-    parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
+    parser.add_argument(*VERBOSE_FLAGS, action="store_true", default=False if top else argparse.SUPPRESS,
                         help="also show the warnings, logs and loading bars of the libraries underneath"
                         if top else "as audiollm -v")
 
@@ -63,7 +63,7 @@ def with_global_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Before the parser imports anything: some libraries read their verbosity once, when first imported.
-    set_verbosity(any(arg in ("-v", "--verbose") for arg in argv))
+    quiet_unless_verbose(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may follow a flag (`train CONFIG --resume max_steps=900`), which argparse leaves over.
