@@ -53,7 +53,8 @@ class EncoderConfig:
     # prompt after that clip's audio tokens as a line ``Transcript: ...``. ``none``: audio tokens only.
     transcript: Literal["none", "whisper"] = "none"
     # How many of the sound tagger's best labels (audiollm/tagger.py, fitted by ``audiollm train``) follow the
-    # audio tokens of a clip that has no transcript, as a line ``Sounds: rain (71%); thunder (12%)``; 0: none.
+    # audio tokens of a clip (and its transcript, when it has one), as a line ``Sounds: rain (71%); thunder (12%)``;
+    # 0: none.
     tags: int = 0
     # Which 30 s windows hold speech (the others get no transcript, so a doorbell or a dog gets none): silero-vad
     # (measured best, audiollm/vad.py), or Whisper's no-speech probability (the <|nocaptions|> token at the first

@@ -580,7 +580,7 @@ class AudioLLM(nn.Module):
         return decoded
 
     def sound_tags(self, encoded: Sequence[torch.Tensor]) -> list[str]:
-        """What ``encoder.tags`` puts after each clip's audio tokens when it has no transcript: the tagger's best
+        """What ``encoder.tags`` puts after each clip's audio tokens (and transcript): the tagger's best
         labels for the clip's encoder frames, or "" for every clip when the config asks for none."""
         top = self.config.encoder.tags
         if not top or not encoded:

@@ -18,8 +18,7 @@ from .conversation import AudioPart, Message, parse_messages
 from .projector import num_audio_tokens
 
 IGNORE_INDEX = -100
-# How a clip's transcript, or else its sound tags, follow its audio marker in the message text the chat template
-# renders.
+# How a clip's transcript and its sound tags follow its audio marker in the message text the chat template renders.
 TRANSCRIPT_LINE = "\nTranscript: {}"
 SOUNDS_LINE = "\nSounds: {}"
 # The processor's audio settings, written beside the tokenizer's files by save_pretrained.
@@ -42,16 +41,16 @@ class AudioSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ClipNotes:
-    """What the prompt says about one clip right after its audio tokens: Whisper's words when it heard speech,
-    else the sound tagger's best labels; nothing when both are empty."""
+    """What the prompt says about one clip right after its audio tokens: Whisper's words when it heard speech, then
+    the sound tagger's best labels, each line only when it is not empty. Both, because a speech detector that hears
+    words in laughter would otherwise hide what the tagger heard."""
 
     transcript: str = ""
     sounds: str = ""
 
     def line(self) -> str:
-        if self.transcript.strip():
-            return TRANSCRIPT_LINE.format(self.transcript.strip())
-        return SOUNDS_LINE.format(self.sounds.strip()) if self.sounds.strip() else ""
+        words = TRANSCRIPT_LINE.format(self.transcript.strip()) if self.transcript.strip() else ""
+        return words + (SOUNDS_LINE.format(self.sounds.strip()) if self.sounds.strip() else "")
 
 
 @dataclasses.dataclass

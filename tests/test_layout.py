@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 15
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 13
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -170,13 +170,12 @@ def test_released_recipe_is_a_chain_of_stages():
         assert after.model == before.output_dir and after.mode == "projector_lora"
     assert len({s.output_dir for s in stages}) == len(stages)
     assert stages[11].data.task_weights["sound_class"] == 25 and stages[11].data.task_weights["mcq"] == 0.3
-    # Stage 13 hears with Whisper's transcript and a mix of every encoder layer.
-    assert {"encoder.transcript=whisper", "encoder.layers=all"} <= set(stages[12].model_overrides)
-    assert stages[12].data.transcript_source == "reference"
-    # Stage 14 adds the sound tagger's labels beside clips without speech.
-    assert "encoder.tags=3" in stages[13].model_overrides and stages[13].data.tag_dropout > 0
-    # Stage 15 replays the LLM's own text answers.
-    assert any(p.endswith("text.jsonl") for p in stages[14].data.train) and stages[14].data.task_weights["text"] > 0
+    # Stage 13 hears with Whisper's transcript, a mix of every encoder layer and the sound tagger's labels (which
+    # know speech), and replays the LLM's own text answers.
+    last = stages[12]
+    assert {"encoder.transcript=whisper", "encoder.layers=all", "encoder.tags=5"} <= set(last.model_overrides)
+    assert last.data.transcript_source == "reference" and last.data.tag_dropout > 0 and last.data.tag_speech_clips > 0
+    assert any(p.endswith("text.jsonl") for p in last.data.train) and last.data.task_weights["text"] > 0
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):

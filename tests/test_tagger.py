@@ -47,7 +47,7 @@ def test_pool_frames_gives_mean_and_max_per_layer():
     assert pool_frames(frames[:, 0]).tolist() == [[2.0, 0.0, 3.0, 2.0]]
 
 
-def test_the_sounds_line_follows_a_clip_only_when_it_has_no_transcript():
+def test_the_sounds_line_follows_a_clips_audio_tokens_and_its_transcript_when_it_has_one():
     model = AudioLLM.from_config(tiny())
     conv = conversation(model, tone(1.0, 440), "a dog")
     plain, _ = model.processor.tokenize(conv, add_generation_prompt=False)
@@ -56,9 +56,11 @@ def test_the_sounds_line_follows_a_clip_only_when_it_has_no_transcript():
     last = max(i for i, t in enumerate(tagged) if t == model.processor.audio_token_id)
     assert tagged[last + 1 : last + 1 + len(line)] == line and len(tagged) == len(plain) + len(line)
     assert all(label == -100 for label in labels[: last + 1 + len(line)])  # the tags are prompt, never learned
-    words, _ = model.processor.tokenize(conv, False, [ClipNotes("woof", "dog (80%)")])
-    transcript = model.tokenizer(TRANSCRIPT_LINE.format("woof"), add_special_tokens=False).input_ids
-    assert len(words) == len(plain) + len(transcript)  # the transcript wins: one line, not both
+    # A speech detector may hear words in a bark: the tags still follow, so the bark is not hidden by them.
+    both, _ = model.processor.tokenize(conv, False, [ClipNotes("woof", "dog (80%)")])
+    notes = model.tokenizer(TRANSCRIPT_LINE.format("woof") + SOUNDS_LINE.format("dog (80%)"),
+                            add_special_tokens=False).input_ids
+    assert both[last + 1 : last + 1 + len(notes)] == notes and len(both) == len(plain) + len(notes)
 
 
 def test_a_model_asked_for_tags_without_a_tagger_says_how_to_get_one():
@@ -175,7 +177,25 @@ def test_training_with_tags_fits_and_saves_a_tagger_and_learns(tmp_path: Path):
     assert saved.sound_tags(saved.encode_clips(heard))[1].startswith("beep (")
 
 
-@pytest.mark.parametrize("setting", ["data.tag_dropout=2", "data.tag_folds=1"])
+def test_a_fixed_sample_of_speech_clips_joins_the_taggers_clips_as_speech(tmp_path: Path):
+    from audiollm.data.dataset import read_rows
+
+    rows = [{"audio": f"s{i}.wav", "prompt": "Transcribe.", "answer": f"words {i}", "task": "asr",
+             "meta": {"source": f"voice{i % 3}"}} for i in range(10)]
+    rows += [{"audio": f"e{i}.wav", "prompt": "What is it?", "answer": "dog", "task": "sound_event",
+              "meta": {"source": "pack"}} for i in range(2)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    read = read_rows([tmp_path / "train.jsonl"])
+    clips = tag_clips(read, ["sound_event"], ["asr"], speech_clips=4, seed=0)
+    assert clips.labels == ["dog", "dog", "speech", "speech", "speech", "speech"]
+    assert all(p.startswith(str(tmp_path / "s")) for p in clips.paths[2:]) and len(set(clips.paths)) == 6
+    assert all(g.endswith("/speech") and g.startswith("voice") for g in clips.groups[2:])
+    assert tag_clips(read, ["sound_event"], ["asr"], speech_clips=4, seed=0) == clips  # the same sample every run
+    assert tag_clips(read, ["sound_event"], ["asr"], speech_clips=40).labels.count("speech") == 10
+    assert tag_clips(read, ["sound_event"]).labels == ["dog", "dog"]
+
+
+@pytest.mark.parametrize("setting", ["data.tag_dropout=2", "data.tag_folds=1", "data.tag_speech_clips=-1"])
 def test_tag_settings_are_checked(setting: str):
     from audiollm.config import ConfigError
     from audiollm.training.config import load_train_config

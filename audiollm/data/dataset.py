@@ -63,7 +63,7 @@ class ManifestDataset:
     kept in :attr:`skipped` so the run can report every such row at the end.
 
     ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders, and
-    ``sounds`` (audio path -> the sound tagger's labels) a clip's tags when it has no transcript; each time a row
+    ``sounds`` (audio path -> the sound tagger's labels) its tags after that; each time a row
     is drawn, each clip's transcript is hidden with probability ``transcript_dropout`` and its tags with
     ``tag_dropout``."""
 

@@ -55,6 +55,10 @@ class DataConfig:
     tag_dropout: float = 0.0
     tag_tasks: list[str] = dataclasses.field(default_factory=lambda: ["sound_event", "sound_class", "instrument"])
     tag_folds: int = 5
+    # So that the tagger knows speech as a sound (and its tags beside a transcript say so), this many clips of the
+    # train rows of tag_speech_tasks, a fixed sample, join its clips labelled "speech".
+    tag_speech_clips: int = 0
+    tag_speech_tasks: list[str] = dataclasses.field(default_factory=lambda: ["asr", "word", "spoken_qa"])
 
 
 @dataclasses.dataclass
@@ -145,6 +149,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
         if not 0.0 <= getattr(cfg.data, name) <= 1.0:
             raise ConfigError(f"{path}: data.{name} is a probability between 0 and 1, got "
                               f"{getattr(cfg.data, name)}")
+    if cfg.data.tag_speech_clips < 0:
+        raise ConfigError(f"{path}: data.tag_speech_clips must be 0 or more, got {cfg.data.tag_speech_clips}")
     if cfg.data.tag_folds < 2:
         raise ConfigError(f"{path}: data.tag_folds must be at least 2 (a clip's tags come from the other folds), "
                           f"got {cfg.data.tag_folds}")

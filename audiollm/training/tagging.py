@@ -9,6 +9,7 @@ for every class, the recordings of one source are unknown, as the test split hol
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Sequence
 
 import torch
@@ -18,11 +19,14 @@ from ..audio import load_audio
 from ..data.dataset import Row
 from ..model import AudioLLM
 from ..tagger import SoundTagger, fit_temperature, pool_frames
+from .config import DataConfig
 from .feature_cache import CachedEncoder
 
 # The meta keys that say where a clip was recorded or rendered, most specific first (a soundfont renders the
 # music of one score library).
 SOURCE_KEYS = ("soundfont", "source")
+# The tagger's label for the clips of the speech tasks (data.tag_speech_tasks).
+SPEECH_LABEL = "speech"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,20 +38,34 @@ class TagClips:
     groups: list[str]
 
 
-def tag_clips(rows: Sequence[Row], tasks: Sequence[str]) -> TagClips:
+def tag_clips(rows: Sequence[Row], tasks: Sequence[str], speech_tasks: Sequence[str] = (), speech_clips: int = 0,
+              seed: int = 0) -> TagClips:
+    """The tag tasks' clips, labelled by their rows' answers, and ``speech_clips`` of the speech tasks' clips (a
+    sample fixed by ``seed``), labelled ``speech``."""
     paths: list[str] = []
     labels: list[str] = []
     groups: list[str] = []
+    speech: dict[str, str] = {}  # path -> source
     seen: set[str] = set()
     for row in rows:
         ex = row.example
-        if ex.task not in tasks or len(ex.audio) != 1 or str(ex.audio[0]) in seen:
+        if len(ex.audio) != 1 or (ex.task not in tasks and ex.task not in speech_tasks):
             continue
-        seen.add(str(ex.audio[0]))
-        source = next((str(ex.meta[k]) for k in SOURCE_KEYS if k in ex.meta), str(ex.audio[0]))
-        paths.append(str(ex.audio[0]))
-        labels.append(ex.answer)
-        groups.append(f"{source}/{ex.answer}")
+        path = str(ex.audio[0])
+        source = next((str(ex.meta[k]) for k in SOURCE_KEYS if k in ex.meta), path)
+        if ex.task not in tasks:
+            speech.setdefault(path, source)
+        elif path not in seen:
+            seen.add(path)
+            paths.append(path)
+            labels.append(ex.answer)
+            groups.append(f"{source}/{ex.answer}")
+    # A clip with a label of its own is not also speech.
+    candidates = sorted((path, source) for path, source in speech.items() if path not in seen)
+    for path, source in random.Random(seed).sample(candidates, min(speech_clips, len(candidates))):
+        paths.append(path)
+        labels.append(SPEECH_LABEL)
+        groups.append(f"{source}/{SPEECH_LABEL}")
     return TagClips(paths, labels, groups)
 
 
@@ -112,16 +130,16 @@ def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, s
     return HeldOutTags(tags, temperature)
 
 
-def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, tasks: Sequence[str], folds: int,
-                  seed: int, progress: bool) -> dict[str, str]:
+def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, data: DataConfig, seed: int,
+                  progress: bool) -> dict[str, str]:
     """Fit ``model.tagger`` on the rows' labelled clips when it has none (a saved model keeps its own), and return
     each labelled clip's held-out tags, which the dataset puts in the prompt."""
-    clips = tag_clips(rows, tasks)
-    if not clips.paths:
+    clips = tag_clips(rows, data.tag_tasks, data.tag_speech_tasks, data.tag_speech_clips, seed)
+    if all(label == SPEECH_LABEL for label in clips.labels):
         raise ValueError(f"encoder.tags needs labelled clips to fit the sound tagger: no single-clip train row of "
-                         f"the tasks {list(tasks)} (data.tag_tasks)")
+                         f"the tasks {list(data.tag_tasks)} (data.tag_tasks)")
     pooled = pooled_clips(clips.paths, encode, progress)
-    held_out = held_out_tags(pooled, clips, folds, model.config.encoder.tags, seed)
+    held_out = held_out_tags(pooled, clips, data.tag_folds, model.config.encoder.tags, seed)
     if model.tagger is None:
         model.tagger = SoundTagger.fit(pooled, clips.labels, seed=seed).calibrate(held_out.temperature)
     return held_out.tags

@@ -109,8 +109,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                                                         backend.gather_encoder))
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         if model.config.encoder.tags:
-            dataset.sounds = training_tags(model, rows, encode, cfg.data.tag_tasks, cfg.data.tag_folds, cfg.seed,
-                                           progress=main)
+            dataset.sounds = training_tags(model, rows, encode, cfg.data, cfg.seed, progress=main)
         logger = MetricsLogger(out, main)
         loss: float | None = None
         rate: float | None = None
