@@ -47,8 +47,6 @@ def test_the_llm_alone_is_the_same_model_without_its_lora(tiny_model):
 
 
 @pytest.mark.weights
-@pytest.mark.xfail(strict=True, reason="0.9 answers 15 of 30 where SmolLM2-135M-Instruct alone answers 19; "
-                                       "release 1.0 must keep its LLM's text skills")
 def test_the_released_model_keeps_its_llms_text_skills():
     from audiollm import AudioLLM
 
