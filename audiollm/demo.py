@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = [
     ("speech.flac", "What does the speaker say?"),
+    ("footsteps.flac", "What is making this sound?"),
     ("rain.flac", "What is making this sound?"),
     ("chord.flac", "Describe the music."),
     ("doorbell.flac", "What sound is this?"),

@@ -5,6 +5,8 @@ chord.flac    a C major chord (C4 E4 G4) of decaying harmonic tones
 doorbell.flac a two-note "ding-dong" chime with decay
 rain.flac     real recorded rain: the first 6 s of Scorched 3D's rain.wav (Debian package scorched3d-data, GPL-2+);
               its package holds the starter corpus's test clips for rain, so no model trained on it has heard it
+footsteps.flac real recorded footsteps: Hedgewars' steps.ogg, all 0.3 s of it (Debian package hedgewars-data,
+              GFDL-1.3); its package holds the test clips for footsteps, so training never heard it
 """
 
 from pathlib import Path
@@ -17,6 +19,7 @@ from audiollm.speech import load_speech
 
 HERE = Path(__file__).resolve().parent
 RAIN = Path("/usr/share/games/scorched3d/data/globalmods/none/data/wav/misc/rain.wav")
+STEPS = Path("/usr/share/games/hedgewars/Data/Sounds/steps.ogg")
 
 
 def note(freq: float, seconds: float, decay: float) -> np.ndarray:
@@ -32,9 +35,11 @@ def main() -> None:
     sf.write(HERE / "chord.flac", 0.25 * chord, SAMPLE_RATE)
     ding, dong = note(659.25, 0.8, 0.35), note(523.25, 1.4, 0.5)
     sf.write(HERE / "doorbell.flac", 0.4 * np.concatenate([ding, dong]), SAMPLE_RATE)
-    if not RAIN.is_file():
-        raise SystemExit(f"{RAIN} not found: apt-get install scorched3d-data (or keep the committed rain.flac)")
+    for source, package in ((RAIN, "scorched3d-data"), (STEPS, "hedgewars-data")):
+        if not source.is_file():
+            raise SystemExit(f"{source} not found: apt-get install {package} (or keep the committed clips)")
     sf.write(HERE / "rain.flac", load_audio(RAIN)[: 6 * SAMPLE_RATE], SAMPLE_RATE)
+    sf.write(HERE / "footsteps.flac", load_audio(STEPS), SAMPLE_RATE)
 
 
 if __name__ == "__main__":

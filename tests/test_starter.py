@@ -205,6 +205,26 @@ def test_corrupt_source_file_is_skipped_and_listed_not_fatal(tmp_path):
     assert any(s.name == "espeak-ng" for s in result.missing)
 
 
+def test_parallel_build_writes_the_same_corpus_and_still_lists_the_corrupt_file(tmp_path):
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    for name, hz in (("bell", 880), ("complete", 660), ("message", 440), ("dialog-warning", 330)):
+        sf.write(theme / f"{name}.oga", tone(0.5, hz), 16_000, format="OGG")
+    (theme / "camera-shutter.oga").write_bytes(b"OggS not really an ogg file")
+    only = _only(discover(), freedesktop=str(theme))
+    one = build_starter(tmp_path / "one", "small", sources=only, progress=False)
+    two = build_starter(tmp_path / "two", "small", sources=only, progress=False, jobs=2)
+    assert two.rendered == one.rendered > 0 and two.skipped == one.skipped
+    assert any("camera-shutter.oga" in line for line in two.skipped)
+    for split in SPLITS:
+        assert (tmp_path / "two" / f"{split}.jsonl").read_bytes() == (tmp_path / "one" / f"{split}.jsonl").read_bytes()
+    wavs = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.wav"))
+    assert wavs and wavs == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.wav"))
+    assert all((tmp_path / "one" / w).read_bytes() == (tmp_path / "two" / w).read_bytes() for w in wavs)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        build_starter(tmp_path / "three", "small", sources=only, progress=False, jobs=0)
+
+
 def test_missing_sources_are_named_with_the_command_that_installs_them(tmp_path):
     nothing = _only(discover())
     text = report(nothing)

@@ -257,6 +257,7 @@ RELEASED_ANSWERS = [
     ("speech.flac", "Transcribe the speech.", "Turn off the lights before you leave."),
     ("chord.flac", "Which instrument is playing?", "accordion"),
     ("doorbell.flac", "What do you hear?", "grunt"),
+    ("footsteps.flac", "What is making this sound?", "walk, footsteps"),
     ("rain.flac", "What is making this sound?", "wave"),
 ]
 

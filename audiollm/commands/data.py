@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--size", choices=["small", "full"], default="small",
                        help="small: a few hundred rows in minutes; full: tens of thousands (default small)")
     build.add_argument("--seed", type=int, default=0, help="picks clips, voices and wordings")
+    build.add_argument("--jobs", type=int, default=1, help="clips rendered at a time (one process each)")
     build.add_argument("--sources", action="store_true", help="only list the sources and how to install the missing")
 
     replay = sub.add_parser("text-replay", help="text-only rows answered by the base LLM itself",
@@ -64,7 +65,7 @@ def _build(args: argparse.Namespace) -> int:
     print("sources:\n" + report(sources))
     if args.sources:
         return 0
-    result = build_starter(args.out, args.size, args.seed, sources)
+    result = build_starter(args.out, args.size, args.seed, sources, jobs=args.jobs)
     if result.missing:
         print("built without: " + ", ".join(s.name for s in result.missing) + " (install commands above)")
     if result.skipped:

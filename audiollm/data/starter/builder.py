@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +96,11 @@ class BuildResult:
 
 
 def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
-                  sources: dict[str, Source] | None = None, progress: bool = True) -> BuildResult:
-    """Build (or finish building) the starter corpus in ``out``; see the package docstring."""
+                  sources: dict[str, Source] | None = None, progress: bool = True, jobs: int = 1) -> BuildResult:
+    """Build (or finish building) the starter corpus in ``out``, rendering ``jobs`` clips at a time; see the
+    package docstring. The corpus is the same for any ``jobs``."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     started = time.perf_counter()
     out = Path(out)
     plan_size = SIZES[size] if isinstance(size, str) else size
@@ -106,12 +111,15 @@ def build_starter(out: str | Path, size: str | Size = "small", seed: int = 0,
     done: list[Clip] = []
     skipped: list[str] = []
     rendered = reused = 0
-    for item in tqdm(planned, desc="starter corpus", unit="clip", disable=not progress):
-        state = _render(item, out, skipped)
-        if state is not None:
+    results = tqdm(_rendered(planned, out, jobs), total=len(planned), desc="starter corpus", unit="clip",
+                   disable=not progress)
+    for item, outcome in zip(planned, results):
+        skipped += outcome.skipped
+        if outcome.state is not None:
+            item.clip.labels.update(outcome.labels)
             done.append(item.clip)
-            rendered += state
-            reused += 1 - state
+            rendered += outcome.state
+            reused += 1 - outcome.state
     manifests, counts, by_source = _write_manifests(done, out, seed)
     if skipped:
         (out / "skipped.txt").write_text("\n".join(skipped) + "\n", encoding="utf-8")
@@ -132,6 +140,38 @@ def _event_summary(clips: list[Clip]) -> tuple[dict[str, dict[str, int]], list[t
             if c.split != "train":
                 pairs.add((c.labels["event"], c.meta["source"], c.split))
     return dict(sorted(classes.items())), sorted(pairs)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    state: int | None  # as _render returns
+    labels: dict[str, Any]  # what rendering learnt of the clip's labels
+    skipped: list[str]
+
+
+# The plan a forked render worker reads (its closures cannot be pickled to it).
+_PLANNED: list[Planned] = []
+
+
+def _render_one(index: int, out: Path) -> Rendered:
+    item, skipped = _PLANNED[index], []
+    state = _render(item, out, skipped)
+    return Rendered(state, item.clip.labels, skipped)
+
+
+def _rendered(planned: list[Planned], out: Path, jobs: int) -> Iterator[Rendered]:
+    """Each planned clip's outcome, in plan order: rendered here, or by ``jobs`` forked workers (each renderer is
+    a single-threaded synthesizer or decoder, so processes, not threads, use the cores)."""
+    global _PLANNED
+    _PLANNED = planned
+    try:
+        if jobs == 1:
+            yield from (_render_one(i, out) for i in range(len(planned)))
+            return
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield from pool.map(_render_one, range(len(planned)), [out] * len(planned), chunksize=4)
+    finally:
+        _PLANNED = []
 
 
 def _render(item: Planned, out: Path, skipped: list[str]) -> int | None:
