@@ -13,12 +13,13 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from .conversation import Message, parse_messages
+from .lean_decoder import LeanLlama
 from .stopping import RepetitionStop
 
 FinishReason = Literal["stop", "length", "repetition"]
@@ -154,15 +155,19 @@ def decode(
     attention: torch.Tensor,
     rows: Sequence[Row],
     cancelled: Callable[[int], bool] | None = None,
+    lean: LeanLlama | None = None,
 ) -> Iterator[tuple[int, str | Generation]]:
     """Decode left-padded rows together: yields ``(row, piece)`` as text is released and ``(row, Generation)``
-    once that row is done. A row for which ``cancelled(row)`` turns true ends at its next token.
+    once that row is done. A row for which ``cancelled(row)`` turns true ends at its next token. With ``lean``
+    (``llm``'s :class:`LeanLlama`), the steps after the prefill run through it.
 
     Inference mode (no autograd bookkeeping on any tensor, which no_grad still keeps) holds around each step of
     this generator only, not around its caller's code between steps."""
     position = (attention.long().cumsum(-1) - 1).clamp(min=0)
     out = llm(inputs_embeds=embeds, attention_mask=attention, position_ids=position, use_cache=True, logits_to_keep=1)
-    cache, logits = out.cache, out.logits[:, -1, :]
+    logits = out.logits[:, -1, :]
+    step: _Steps = (_TransformersSteps(llm, out.cache) if lean is None else
+                    lean.start(out.cache, attention, attention.shape[1] + max(row.limit for row in rows)))
     position = position[:, -1:] + 1
     active = list(range(len(rows)))
     history = torch.empty((len(rows), 0), dtype=torch.long, device=embeds.device)
@@ -200,14 +205,37 @@ def decode(
         if len(keep) < len(active):
             # Finished rows leave the batch: the others stop paying for them.
             index = torch.tensor(keep, device=embeds.device)
-            cache.batch_select_indices(index)
+            step.keep(index)
             history, attention, position, tokens = history[index], attention[index], position[index], tokens[index]
             active = [active[b] for b in keep]
         attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
-        out = llm(input_ids=tokens[:, None], attention_mask=attention, position_ids=position, cache=cache,
-                  use_cache=True)
-        cache, logits = out.cache, out.logits[:, -1, :]
+        logits = step(tokens, attention, position)
         position = position + 1
+
+
+class _Steps(Protocol):
+    """One decoding step over a batch's KV cache: next-token logits ``(rows, vocab)``."""
+
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, position: torch.Tensor) -> torch.Tensor: ...
+
+    def keep(self, index: torch.Tensor) -> None: ...
+
+
+class _TransformersSteps:
+    """The LLM's own forward, one token at a time, over transformers' cache."""
+
+    def __init__(self, llm: torch.nn.Module, cache: object):
+        self.llm = llm
+        self.cache = cache
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)  # type: ignore[attr-defined]
+
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        out = self.llm(input_ids=tokens[:, None], attention_mask=attention, position_ids=position, cache=self.cache,
+                       use_cache=True)
+        self.cache = out.cache
+        return out.logits[:, -1, :]
 
 
 def _choose(logits: torch.Tensor, rows: Sequence[Row]) -> torch.Tensor:

@@ -23,6 +23,7 @@ from .config import DEFAULT_PROMPT, AudioLLMConfig
 from .conversation import AudioPart, Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
+from .lean_decoder import LeanLlama
 from .llm import build_llm
 from .placement import attention_implementation, resolve_device, resolve_dtype
 from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings, ClipNotes
@@ -59,6 +60,8 @@ class AudioLLM(nn.Module):
         self.tagger: SoundTagger | None = None
         # True once the LoRA weights are folded into the LLM's own (inference only: nothing is left to train).
         self.lora_merged = False
+        # The CPU decoding step over packed copies of the LLM's weights, built when an inference model is placed.
+        self.lean: LeanLlama | None = None
 
     def _prepare_llm(self, llm: PreTrainedModel) -> nn.Module:
         cfg = self.config
@@ -133,7 +136,16 @@ class AudioLLM(nn.Module):
         attention = attention_implementation(target, chosen or self.llm.dtype)
         if attention != "sdpa":  # transformers' own default
             self.llm.set_attn_implementation(attention)
+        # A peft-wrapped LLM (LoRA kept apart, as for training) is not one LeanLlama reads, so it gets none.
+        self.lean = LeanLlama.of(self.llm)
         return self
+
+    def _lean_step(self) -> LeanLlama | None:
+        # Packed weights copied before a later move or a change of the LLM would be stale.
+        lean = self.lean
+        if lean is None or lean.llm is not self.llm or self.llm.device.type != "cpu":
+            return None
+        return lean
 
     def load_adapters(self, path: Path) -> None:
         """Load what :meth:`save_pretrained` wrote beside the config: the processor (when saved), projector, sound
@@ -379,7 +391,8 @@ class AudioLLM(nn.Module):
                     continue
                 embeds, attention, rows = self._prefill(chosen)
                 stopped = None if cancelled is None else (lambda b: cancelled(indices[b]))
-                for b, item in decode(self.llm, self.tokenizer.eos_token_id, embeds, attention, rows, stopped):
+                for b, item in decode(self.llm, self.tokenizer.eos_token_id, embeds, attention, rows, stopped,
+                                      self._lean_step()):
                     yield indices[b], item
 
     def _limit(self, request: GenerationRequest) -> int:

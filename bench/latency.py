@@ -6,10 +6,12 @@
 Three parts, all in one run so that a busy machine slows them alike:
 
 1. decode: the LLM alone on one text prompt, greedy, ``--max-new-tokens`` tokens, repeats interleaved: tokens/s
-   after the first token (``(tokens - 1) / (last - first)``) with LoRA merged (how inference loads it), with LoRA
-   applied through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch) on the
-   merged LLM, and the ratio merged / CTranslate2. bfloat16 is measured too when the CPU has AVX512-BF16 or AMX.
-2. answers: greedy answers on the example clips, merged vs peft (and bfloat16), "same" or the first that differs.
+   after the first token (``(tokens - 1) / (last - first)``) for the lean step over packed weights (how inference
+   decodes on the CPU, ``audiollm/lean_decoder.py``), transformers' own step with LoRA merged, with LoRA applied
+   through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch) on the merged LLM,
+   and the ratio lean / CTranslate2. bfloat16 is measured too when the CPU has AVX512-BF16 or AMX.
+2. answers: greedy answers to the example clips' prompts and the text-skill test's 30 prompts, lean, peft (and
+   bfloat16) each beside transformers' step: "same" or the first that differs.
 3. turns: for each clip length (speech from examples/speech.flac, repeated to length) one untimed warm-up turn, then
    ``--repeats`` timed turns through ``AudioLLM.stream`` (and ``SpeechHead.narrate``, the path the demo uses, in the
    rows marked ``+sp``). Medians of:
@@ -42,12 +44,15 @@ import numpy as np
 import torch
 
 from audiollm.audio import SAMPLE_RATE, load_audio
+from audiollm.eval.text_skills import load_prompts
 from audiollm.generation import AnswerText, Row, decode
+from audiollm.lean_decoder import LeanLlama
 from audiollm.model import AudioLLM, load_model
 from audiollm.speech import BACKENDS, DEFAULT_BACKEND, SpeechHead, load_speech
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACKS = ["default", str(ROOT / "configs/models/base.yaml"), str(ROOT / "configs/models/tiny.yaml")]
+TEXT_PROMPTS = ROOT / "tests" / "data" / "text_prompts.json"
 PROMPT = "What does the speaker say? Answer in two sentences."
 TEXT_PROMPT = "Tell me about the history of the violin in three sentences."
 EXAMPLES = [("speech.flac", "Transcribe the speech."), ("chord.flac", "Which instrument is playing?"),
@@ -76,14 +81,15 @@ def prompt_ids(model: AudioLLM) -> list[int]:
     return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
 
 
-def ours(llm: torch.nn.Module, tokenizer, ids: list[int], tokens: int) -> tuple[float, list[int]]:
-    """Our decode loop on ``ids``: tokens/s after the first token, and the tokens (end of text ignored)."""
+def ours(llm: torch.nn.Module, lean: LeanLlama | None, tokenizer, ids: list[int], tokens: int) -> tuple[float, list[int]]:
+    """Our decode loop on ``ids`` (through ``lean`` when given): tokens/s after the first token, and the tokens (end
+    of text ignored)."""
     row = Row(tokens, 0.0, 1.0, None, AnswerText(tokenizer, ()), len(ids), 0)
     inputs = torch.tensor([ids], device=llm.device)
     marks: list[tuple[float, int]] = []  # (time, tokens so far) at each piece the loop releases
     with torch.no_grad():
         embeds = llm.get_input_embeddings()(inputs)
-        for _ in decode(llm, -1, embeds, torch.ones_like(inputs), [row]):
+        for _ in decode(llm, -1, embeds, torch.ones_like(inputs), [row], lean=lean):
             marks.append((time.perf_counter(), len(row.text.ids)))
     (start, first), (end, last) = marks[0], marks[-1]
     return (last - first) / (end - start) if last > first else float("nan"), row.text.ids
@@ -112,7 +118,7 @@ def ctranslate2_runner(model: AudioLLM, scratch: Path, threads: int) -> Callable
 def decode_rates(models: dict[str, AudioLLM], ct2: Callable | None, tokens: int, repeats: int) -> None:
     ids = prompt_ids(next(iter(models.values())))
     runners: dict[str, Callable[[], tuple[float, list[int]]]] = {
-        name: (lambda m=m: ours(m.llm, m.tokenizer, ids, tokens)) for name, m in models.items()}
+        name: (lambda m=m: ours(m.llm, m._lean_step(), m.tokenizer, ids, tokens)) for name, m in models.items()}
     if ct2 is not None:
         runners["ctranslate2"] = lambda: ct2(ids, tokens)
     rates: dict[str, list[float]] = {name: [] for name in runners}
@@ -125,28 +131,36 @@ def decode_rates(models: dict[str, AudioLLM], ct2: Callable | None, tokens: int,
             rates[name].append(rate)
     print(f"decode, {len(ids)}-token text prompt, {tokens} tokens, {torch.get_num_threads()} threads, "
           f"median of {repeats} (interleaved):")
-    reference = outputs["merged"]
+    reference = outputs["transformers"]
     for name, values in rates.items():
         # The loop guard may end ours before the limit: compare what both wrote.
         common = min(len(reference), len(outputs[name]))
-        same = "same tokens as merged" if outputs[name][:common] == reference[:common] else "TOKENS DIFFER from merged"
+        same = "same tokens as transformers" if outputs[name][:common] == reference[:common] else \
+            "TOKENS DIFFER from transformers"
         print(f"  {name:<12} {statistics.median(values):7.1f} tok/s   ({same})")
     if ct2 is not None:
-        ratio = statistics.median(rates["merged"]) / statistics.median(rates["ctranslate2"])
-        print(f"  ratio merged / ctranslate2: {ratio:.2f}")
+        ratio = statistics.median(rates["lean"]) / statistics.median(rates["ctranslate2"])
+        print(f"  ratio lean / ctranslate2: {ratio:.2f}")
 
 
 def compare_answers(models: dict[str, AudioLLM], tokens: int) -> None:
-    reference = models["merged"]
-    expected = [reference.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens)
-                for clip, p in EXAMPLES]
+    """Greedy answers to the example clips' prompts and to the text-skill test's 30 prompts, each model beside
+    transformers' own step."""
+    texts = [item.prompt for item in load_prompts(TEXT_PROMPTS)]
+
+    def answers(model: AudioLLM) -> list[tuple[str, str]]:
+        heard = [(f"{clip}: {p}", str(model.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens)))
+                 for clip, p in EXAMPLES]
+        return heard + [(p, str(model.generate(None, p, max_new_tokens=tokens))) for p in texts]
+
+    expected = answers(models["transformers"])
     for name, model in models.items():
-        if model is reference:
+        if name == "transformers":
             continue
-        got = [model.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens) for clip, p in EXAMPLES]
-        differ = [(clip, p, a, b) for (clip, p), a, b in zip(EXAMPLES, expected, got) if a != b]
+        differ = [(asked, a, b) for (asked, a), (_, b) in zip(expected, answers(model)) if a != b]
         verdict = "same" if not differ else f"{len(differ)} differ, first: {differ[0]}"
-        print(f"greedy answers on {len(EXAMPLES)} example prompts, {name} vs merged: {verdict}")
+        print(f"greedy answers to {len(EXAMPLES)} example clips and {len(texts)} text prompts, {name} vs "
+              f"transformers: {verdict}")
 
 
 def clip_of(seconds: float) -> np.ndarray:
@@ -213,7 +227,9 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
 
     model, name = pick_model(args.model, merge_lora=True)
-    models = {"merged": model, "peft": pick_model(name, merge_lora=False)[0]}
+    steps = pick_model(name, merge_lora=True)[0]
+    steps.lean = None  # transformers' own decoding step, as inference ran before the lean step
+    models = {"lean": model, "transformers": steps, "peft": pick_model(name, merge_lora=False)[0]}
     if cpu_has_bf16():
         models["bf16"] = pick_model(name, merge_lora=True)[0]._place("cpu", "bfloat16")
     head = None if args.speech == "none" else load_speech(args.speech)

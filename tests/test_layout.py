@@ -85,7 +85,7 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "audio", "cache", "ports", "quiet", "placement"}),
     ("weights", {"weights"}),
     ("model parts", {"encoder", "projector", "llm", "processor", "conversation", "generation", "alignment",
-                     "stopping", "transcribe", "vad", "speech", "sizing", "tagger"}),
+                     "stopping", "transcribe", "vad", "speech", "sizing", "tagger", "lean_decoder"}),
     ("data", {"data"}),
     ("model", {"model", ""}),  # "": the package's face, audiollm/__init__.py, exports the model
     ("front ends", {"training", "server", "demo", "eval", "data.starter", "data.importers"}),

@@ -1,0 +1,163 @@
+"""The one-token decoding step of a Llama-shaped LLM (Llama, SmolLM2, Qwen2) in plain tensor ops, for inference on
+the CPU.
+
+Profiled on 2 CPU cores with the released model, transformers' step spends most of a token in its matmuls, and
+the matmul kernel matters most: MKL's single-row products run there at about two thirds of the memory bandwidth
+that oneDNN reaches (CTranslate2, which the latency bench measures beside us, uses oneDNN on such CPUs). So each
+product here goes through oneDNN on the LLM's own weights (no copy), the KV cache is allocated once for the whole
+answer, and a layer is about twenty tensor ops with no module calls, mask building or cache bookkeeping. The
+prompt is still prefilled by transformers (one call per answer) and its cache copied in. The other arithmetic is
+transformers' own, value for value (its RMSNorm, rotary tables and SDPA); the products' summation order differs
+in the last bit, and greedy answers stay the same (``bench/latency.py`` compares them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+
+# Architectures whose decoder layer is exactly: RMSNorm, q/k/v (optional bias), rotary, attention, o, residual,
+# RMSNorm, SiLU-gated MLP, residual. Mistral and Qwen2 can slide their attention window, which is not done here.
+SUPPORTED = ("LlamaForCausalLM", "Qwen2ForCausalLM")
+
+Product = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _product(layer: torch.nn.Linear) -> Product:
+    """``layer``'s product on its own weight (no copy) for ``x`` of shape ``(rows, in)``: through oneDNN in
+    float32, whose result on a plain weight is the same as on one packed for it."""
+    weight, bias = layer.weight, layer.bias
+    if weight.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        return lambda x: torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return lambda x: F.linear(x, weight, bias)
+
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    # transformers' LlamaRMSNorm (normalised in float32, cast back, then scaled) in one fused kernel.
+    return weight * F.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=eps).to(x.dtype)
+
+
+def _rotation(sin: torch.Tensor) -> torch.Tensor:
+    """``(rows, d, d)`` matrices ``M`` with ``x @ M == rotate_half(x) * sin`` exactly: each output is one input
+    times one ``±sin``, so the product adds only zeros to it."""
+    d = sin.shape[-1]
+    half = d // 2
+    signs = torch.zeros(d, d, dtype=sin.dtype, device=sin.device)
+    signs[torch.arange(half, d), torch.arange(half)] = -1  # rotate_half: (-x2, x1)
+    signs[torch.arange(half), torch.arange(half, d)] = 1
+    return signs * sin.reshape(-1, 1, d)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    input_norm: torch.Tensor
+    post_norm: torch.Tensor
+    eps: float
+    q: Product
+    k: Product
+    v: Product
+    o: Product
+    gate: Product
+    up: Product
+    down: Product
+
+
+class LeanLlama:
+    """One LLM's decoding step; :meth:`start` opens the KV cache of one batch of answers."""
+
+    def __init__(self, llm: PreTrainedModel):
+        config = llm.config
+        self.llm = llm
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        body = llm.model
+        with torch.no_grad():
+            self.layers = [
+                _Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
+                       layer.input_layernorm.variance_epsilon, _product(layer.self_attn.q_proj),
+                       _product(layer.self_attn.k_proj), _product(layer.self_attn.v_proj),
+                       _product(layer.self_attn.o_proj), _product(layer.mlp.gate_proj), _product(layer.mlp.up_proj),
+                       _product(layer.mlp.down_proj))
+                for layer in body.layers]
+            self.final_norm = body.norm.weight
+            self.final_eps = body.norm.variance_epsilon
+            self.lm_head = _product(llm.lm_head)
+        self.embed_tokens = body.embed_tokens
+        self.rotary = body.rotary_emb
+
+    @classmethod
+    def of(cls, llm: torch.nn.Module) -> LeanLlama | None:
+        """The lean step for ``llm``, or None where transformers' own step must run: another architecture, a
+        sliding attention window, an activation other than SiLU, quantized weights, or a device other than the CPU."""
+        config = getattr(llm, "config", None)
+        if type(llm).__name__ not in SUPPORTED or config is None:
+            return None
+        if getattr(config, "use_sliding_window", False) or config.hidden_act != "silu":
+            return None
+        if llm.device.type != "cpu":
+            return None
+        # A 4-bit or 8-bit LLM holds integer weights; one read from a GGUF pack is dequantized and plain.
+        if any(p.dtype not in (torch.float32, torch.bfloat16) for p in llm.parameters()):
+            return None
+        return cls(llm)
+
+    def start(self, cache: object, attention: torch.Tensor, capacity: int) -> LeanCache:
+        """A cache for ``capacity`` positions holding what transformers' prefill left in ``cache`` (its
+        ``layers[i].keys`` / ``.values``, ``(rows, kv_heads, length, head_dim)``)."""
+        filled = attention.shape[1]
+        first = cache.layers[0].keys  # type: ignore[attr-defined]
+        shape = (len(self.layers), first.shape[0], self.kv_heads, max(capacity, filled), self.head_dim)
+        keys, values = first.new_empty(shape), first.new_empty(shape)
+        for i, layer in enumerate(cache.layers):  # type: ignore[attr-defined]
+            keys[i, :, :, :filled] = layer.keys
+            values[i, :, :, :filled] = layer.values
+        return LeanCache(self, keys, values)
+
+
+class LeanCache:
+    """The KV cache of one batch of rows decoding together; calling it runs one step."""
+
+    def __init__(self, model: LeanLlama, keys: torch.Tensor, values: torch.Tensor):
+        self.model = model
+        self.keys = keys
+        self.values = values
+
+    def keep(self, index: torch.Tensor) -> None:
+        """Only the rows at ``index`` go on."""
+        self.keys = self.keys[:, index]
+        self.values = self.values[:, index]
+
+    @torch.inference_mode()
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``(rows, vocab)`` after ``tokens`` ``(rows,)`` at ``position`` ``(rows, 1)``;
+        ``attention`` ``(rows, length)`` masks the left padding and includes the new token."""
+        m = self.model
+        rows, at = tokens.shape[0], attention.shape[1] - 1
+        if at >= self.keys.shape[3]:
+            raise ValueError(f"the KV cache holds {self.keys.shape[3]} positions; step {at + 1} does not fit")
+        h, kv, d = m.heads, m.kv_heads, m.head_dim
+        x = m.embed_tokens(tokens)
+        cos, sin = m.rotary(x, position)
+        # transformers' rotary, q * cos + rotate_half(q) * sin, as a product with the step's rotation (shared by
+        # every layer): three ops a layer instead of six, the same values.
+        cos, rotation = cos.view(rows, 1, d), _rotation(sin)
+        # A left-padded row must not attend to its padding; a batch without padding needs no mask.
+        mask = None if bool(attention.all()) else attention.bool().view(rows, 1, 1, -1)
+        for i, layer in enumerate(m.layers):
+            normed = _rms_norm(x, layer.input_norm, layer.eps)
+            q = layer.q(normed).view(rows, h, d)
+            k = layer.k(normed).view(rows, kv, d)
+            self.keys[i, :, :, at] = k * cos + torch.bmm(k, rotation)
+            self.values[i, :, :, at] = layer.v(normed).view(rows, kv, d)
+            attended = F.scaled_dot_product_attention(
+                (q * cos + torch.bmm(q, rotation)).unsqueeze(2), self.keys[i, :, :, : at + 1],
+                self.values[i, :, :, : at + 1], attn_mask=mask, scale=d**-0.5, enable_gqa=True)
+            x = x + layer.o(attended.reshape(rows, h * d))
+            normed = _rms_norm(x, layer.post_norm, layer.eps)
+            x = x + layer.down(F.silu(layer.gate(normed)) * layer.up(normed))
+        return m.lm_head(_rms_norm(x, m.final_norm, m.final_eps))
