@@ -41,15 +41,14 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
     return weight * F.rms_norm(x.to(torch.float32), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
-def _rotation(sin: torch.Tensor) -> torch.Tensor:
-    """``(rows, d, d)`` matrices ``M`` with ``x @ M == rotate_half(x) * sin`` exactly: each output is one input
-    times one ``±sin``, so the product adds only zeros to it."""
-    d = sin.shape[-1]
+def _rotation_signs(d: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(d, d)`` of 0 and ±1 with ``x @ signs == rotate_half(x)``: the first half of ``x`` moves to the second,
+    the second, negated, to the first."""
     half = d // 2
-    signs = torch.zeros(d, d, dtype=sin.dtype, device=sin.device)
-    signs[torch.arange(half, d), torch.arange(half)] = -1  # rotate_half: (-x2, x1)
+    signs = torch.zeros(d, d, dtype=dtype)
+    signs[torch.arange(half, d), torch.arange(half)] = -1
     signs[torch.arange(half), torch.arange(half, d)] = 1
-    return signs * sin.reshape(-1, 1, d)
+    return signs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,19 +75,19 @@ class LeanLlama:
         self.kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         body = llm.model
-        with torch.no_grad():
-            self.layers = [
-                _Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
-                       layer.input_layernorm.variance_epsilon, _product(layer.self_attn.q_proj),
-                       _product(layer.self_attn.k_proj), _product(layer.self_attn.v_proj),
-                       _product(layer.self_attn.o_proj), _product(layer.mlp.gate_proj), _product(layer.mlp.up_proj),
-                       _product(layer.mlp.down_proj))
-                for layer in body.layers]
-            self.final_norm = body.norm.weight
-            self.final_eps = body.norm.variance_epsilon
-            self.lm_head = _product(llm.lm_head)
+        self.layers = [
+            _Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
+                   layer.input_layernorm.variance_epsilon, _product(layer.self_attn.q_proj),
+                   _product(layer.self_attn.k_proj), _product(layer.self_attn.v_proj),
+                   _product(layer.self_attn.o_proj), _product(layer.mlp.gate_proj), _product(layer.mlp.up_proj),
+                   _product(layer.mlp.down_proj))
+            for layer in body.layers]
+        self.final_norm = body.norm.weight
+        self.final_eps = body.norm.variance_epsilon
+        self.lm_head = _product(llm.lm_head)
         self.embed_tokens = body.embed_tokens
         self.rotary = body.rotary_emb
+        self.rotation_signs = _rotation_signs(self.head_dim, llm.dtype)
 
     @classmethod
     def of(cls, llm: torch.nn.Module) -> LeanLlama | None:
@@ -143,9 +142,10 @@ class LeanCache:
         h, kv, d = m.heads, m.kv_heads, m.head_dim
         x = m.embed_tokens(tokens)
         cos, sin = m.rotary(x, position)
-        # transformers' rotary, q * cos + rotate_half(q) * sin, as a product with the step's rotation (shared by
-        # every layer): three ops a layer instead of six, the same values.
-        cos, rotation = cos.view(rows, 1, d), _rotation(sin)
+        # transformers' rotary, q * cos + rotate_half(q) * sin, as a product with the step's signed sines (shared by
+        # every layer): three ops a layer instead of six, the same values, since each output is one input times
+        # one ±sin and the product adds only zeros to it.
+        cos, rotation = cos.view(rows, 1, d), m.rotation_signs * sin.reshape(rows, 1, d)
         # A left-padded row must not attend to its padding; a batch without padding needs no mask.
         mask = None if bool(attention.all()) else attention.bool().view(rows, 1, 1, -1)
         for i, layer in enumerate(m.layers):
