@@ -93,10 +93,9 @@ class LeanLlama:
     def of(cls, llm: torch.nn.Module) -> LeanLlama | None:
         """The lean step for ``llm``, or None where transformers' own step must run: another architecture, a
         sliding attention window, an activation other than SiLU, quantized weights, or a device other than the CPU."""
-        config = getattr(llm, "config", None)
-        if type(llm).__name__ not in SUPPORTED or config is None:
+        if type(llm).__name__ not in SUPPORTED:
             return None
-        if getattr(config, "use_sliding_window", False) or config.hidden_act != "silu":
+        if getattr(llm.config, "use_sliding_window", False) or llm.config.hidden_act != "silu":
             return None
         if llm.device.type != "cpu":
             return None

@@ -60,7 +60,7 @@ class AudioLLM(nn.Module):
         self.tagger: SoundTagger | None = None
         # True once the LoRA weights are folded into the LLM's own (inference only: nothing is left to train).
         self.lora_merged = False
-        # The CPU decoding step over packed copies of the LLM's weights, built when an inference model is placed.
+        # The CPU decoding step that reads the LLM's own weights, built when an inference model is placed.
         self.lean: LeanLlama | None = None
 
     def _prepare_llm(self, llm: PreTrainedModel) -> nn.Module:
@@ -141,7 +141,7 @@ class AudioLLM(nn.Module):
         return self
 
     def _lean_step(self) -> LeanLlama | None:
-        # Packed weights copied before a later move or a change of the LLM would be stale.
+        # It reads the LLM it was built on, on the CPU: after a later move or a new LLM, transformers' step runs.
         lean = self.lean
         if lean is None or lean.llm is not self.llm or self.llm.device.type != "cpu":
             return None

@@ -6,7 +6,7 @@
 Three parts, all in one run so that a busy machine slows them alike:
 
 1. decode: the LLM alone on one text prompt, greedy, ``--max-new-tokens`` tokens, repeats interleaved: tokens/s
-   after the first token (``(tokens - 1) / (last - first)``) for the lean step over packed weights (how inference
+   after the first token (``(tokens - 1) / (last - first)``) for the lean step on oneDNN products (how inference
    decodes on the CPU, ``audiollm/lean_decoder.py``), transformers' own step with LoRA merged, with LoRA applied
    through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch) on the merged LLM,
    and the ratio lean / CTranslate2. bfloat16 is measured too when the CPU has AVX512-BF16 or AMX.
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from audiollm.audio import SAMPLE_RATE, load_audio
-from audiollm.eval.text_skills import load_prompts
+from audiollm.eval.text_skills import answers as text_answers, load_prompts
 from audiollm.generation import AnswerText, Row, decode
 from audiollm.lean_decoder import LeanLlama
 from audiollm.model import AudioLLM, load_model
@@ -146,12 +146,12 @@ def decode_rates(models: dict[str, AudioLLM], ct2: Callable | None, tokens: int,
 def compare_answers(models: dict[str, AudioLLM], tokens: int) -> None:
     """Greedy answers to the example clips' prompts and to the text-skill test's 30 prompts, each model beside
     transformers' own step."""
-    texts = [item.prompt for item in load_prompts(TEXT_PROMPTS)]
+    texts = load_prompts(TEXT_PROMPTS)
 
     def answers(model: AudioLLM) -> list[tuple[str, str]]:
         heard = [(f"{clip}: {p}", str(model.generate(audio=ROOT / "examples" / clip, prompt=p, max_new_tokens=tokens)))
                  for clip, p in EXAMPLES]
-        return heard + [(p, str(model.generate(None, p, max_new_tokens=tokens))) for p in texts]
+        return heard + list(zip((item.prompt for item in texts), text_answers(model, texts, tokens)))
 
     expected = answers(models["transformers"])
     for name, model in models.items():
