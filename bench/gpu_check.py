@@ -147,7 +147,7 @@ def infer(args: argparse.Namespace) -> None:
         sync()
         ttfts.append(time.perf_counter() - start)
     ids = model.tokenizer.encode(PROMPT, add_special_tokens=False)
-    rates = [ours(model.llm, model.tokenizer, ids, args.tokens)[0] for _ in range(3)]
+    rates = [ours(model.llm, model._lean_step(), model.tokenizer, ids, args.tokens)[0] for _ in range(3)]
     dtype = next(model.llm.parameters()).dtype
     print(f"infer  shapes={args.shapes} {dtype} on {next(model.llm.parameters()).device} (built in {built:.0f} s)   "
           f"first token {1000 * statistics.median(ttfts[1:]):.0f} ms ({args.seconds:g} s clip)   "
