@@ -141,6 +141,11 @@ class Responder:
         yield chat, history, None, "", gr.skip()
 
 
+def reset_view() -> tuple:
+    """An empty chat, history, clip, text box and spoken answer."""
+    return [], [], None, "", None
+
+
 def build_demo(
     model: AudioLLM,
     speech: SpeechHead | None = None,
@@ -183,8 +188,11 @@ def build_demo(
                            concurrency_limit=CONCURRENCY, api_name="respond" if trigger == send.click else False)
                    for trigger in (send.click, text.submit)]
         stop.click(None, cancels=answers, api_name=False)
-        # Clear also cancels an answer still streaming, which would otherwise refill the chat and the player.
-        clear.click(lambda: ([], [], None, "", None), outputs=outputs, cancels=answers, api_name=False)
+        # Clear also cancels an answer still streaming, which would otherwise refill the chat and the player. The
+        # page sends the cancel beside the first reset, not before it, and a streaming player can outlive a reset
+        # that lands before the cancel does; the second reset comes a queue round trip later, after it.
+        clear.click(reset_view, outputs=outputs, cancels=answers, api_name=False).then(
+            reset_view, outputs=outputs, api_name=False)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 

@@ -291,7 +291,8 @@ def test_browser_page_names_the_model_and_opens_its_card(browser, demo_url: str)
     driver = browser()
     driver.get(demo_url)
     wait = WebDriverWait(driver, 60)
-    wait.until(lambda d: d.find_elements(By.ID, "about"))
+    # The page renders in pieces: the card comes after the line about the model.
+    wait.until(lambda d: d.find_elements(By.ID, "about") and d.find_elements(By.CSS_SELECTOR, "#card button"))
     info = describe_model("default")
     assert info.summary and info.card
     about = " ".join(driver.find_element(By.ID, "about").text.split())
