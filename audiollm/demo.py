@@ -189,8 +189,8 @@ def build_demo(
                    for trigger in (send.click, text.submit)]
         stop.click(None, cancels=answers, api_name=False)
         # Clear also cancels an answer still streaming, which would otherwise refill the chat and the player. The
-        # page sends the cancel beside the first reset, not before it, and a streaming player can outlive a reset
-        # that lands before the cancel does; the second reset comes a queue round trip later, after it.
+        # page sends the cancel beside the first reset, not before it, and on a loaded CPU the streaming player was
+        # seen to outlive that reset; the second comes a queue round trip later, once the cancel has landed.
         clear.click(reset_view, outputs=outputs, cancels=answers, api_name=False).then(
             reset_view, outputs=outputs, api_name=False)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
