@@ -20,7 +20,8 @@ if [[ "${1:-}" == "--test" ]]; then
     extras="$extras,test"
 fi
 # deepspeed builds against the installed torch; build isolation would fetch another torch.
-python3 -c "import deepspeed" 2>/dev/null || pip_install --no-build-isolation "deepspeed>=0.15"
+# Quiet both ways: importing DeepSpeed prints its accelerator guess on stdout.
+python3 -c "import deepspeed" >/dev/null 2>&1 || pip_install --no-build-isolation "deepspeed>=0.15"
 pip_install -e ".[$extras]"
 
 if [[ "${1:-}" == "--test" && -s .ci/apt-packages.txt ]] && command -v apt-get >/dev/null; then

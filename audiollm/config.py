@@ -56,6 +56,10 @@ class EncoderConfig:
     # audio tokens of a clip (and its transcript, when it has one), as a line ``Sounds: rain (71%); thunder (12%)``;
     # 0: none.
     tags: int = 0
+    # With ``tags``, a further line ``Sounds named: goose (1%); chop (0%)``: each of the tagger's labels that the
+    # prompt's words name (a question's options, the sound a yes/no question asks about), likeliest first, so the
+    # LLM reads them against what the tagger heard even when they are not among its best.
+    named_tags: bool = False
     # Which 30 s windows hold speech (the others get no transcript, so a doorbell or a dog gets none): silero-vad
     # (measured best, audiollm/vad.py), or Whisper's no-speech probability (the <|nocaptions|> token at the first
     # step) below ``no_speech_threshold``.

@@ -29,7 +29,7 @@ from .placement import attention_implementation, resolve_device, resolve_dtype
 from .processor import SETTINGS_FILE, AudioProcessor, AudioSettings, ClipNotes
 from .projector import Projector, build_projector
 from .stopping import RepetitionStop
-from .tagger import TAGGER_FILE, SoundTagger, pool_frames
+from .tagger import TAGGER_FILE, SoundTagger, TagLines, pool_frames
 from .transcribe import SILENT, Decoded, Segment, Task, join_windows
 from .vad import speech_spans
 
@@ -442,7 +442,8 @@ class AudioLLM(nn.Module):
         notes = None
         if heard or self.config.encoder.tags:
             words = [self.speech_transcript(clip) if heard else "" for clip in clips]
-            flat = iter([ClipNotes(w, s) for w, s in zip(words, self.sound_tags(encoded))])
+            texts = [self.processor.prompt_text(c) for c in conversations for _ in c.audios]
+            flat = iter([ClipNotes(w, *tags) for w, tags in zip(words, self.sound_tags(encoded, texts))])
             notes = [[next(flat) for _ in c.audios] for c in conversations]
         batch = self.processor(conversations, add_generation_prompt=True, padding_side="left",
                                notes=notes).to(self.device)
@@ -592,16 +593,19 @@ class AudioLLM(nn.Module):
             return SILENT
         return decoded
 
-    def sound_tags(self, encoded: Sequence[torch.Tensor]) -> list[str]:
-        """What ``encoder.tags`` puts after each clip's audio tokens (and transcript): the tagger's best
-        labels for the clip's encoder frames, or "" for every clip when the config asks for none."""
-        top = self.config.encoder.tags
-        if not top or not encoded:
-            return [""] * len(encoded)
+    def sound_tags(self, encoded: Sequence[torch.Tensor], texts: Sequence[str]) -> list[tuple[str, str]]:
+        """What ``encoder.tags`` puts after each clip's audio tokens (and transcript): the tagger's best labels for
+        the clip's encoder frames and (``encoder.named_tags``) its reading of the labels the clip's prompt
+        ``texts`` name, or ("", "") for every clip when the config asks for none."""
+        cfg = self.config.encoder
+        if not cfg.tags or not encoded:
+            return [("", "")] * len(encoded)
         if self.tagger is None:
             raise ValueError("encoder.tags is set but this model has no fitted sound tagger (tagger.safetensors); "
                              "audiollm train fits one on the training corpus's labelled clips")
-        return self.tagger.describe(torch.stack([pool_frames(e) for e in encoded]), top)
+        lines = TagLines(cfg.tags, cfg.named_tags)
+        readings = self.tagger.read(torch.stack([pool_frames(e) for e in encoded]))
+        return [lines.of(reading, text) for reading, text in zip(readings, texts, strict=True)]
 
     def speech_transcript(self, audio: AudioInput) -> str:
         """What the transcript path puts after a clip's audio tokens: its words, or "" when it holds no speech."""

@@ -21,6 +21,7 @@ IGNORE_INDEX = -100
 # How a clip's transcript and its sound tags follow its audio marker in the message text the chat template renders.
 TRANSCRIPT_LINE = "\nTranscript: {}"
 SOUNDS_LINE = "\nSounds: {}"
+NAMED_LINE = "\nSounds named: {}"
 # The processor's audio settings, written beside the tokenizer's files by save_pretrained.
 SETTINGS_FILE = "processor.yaml"
 
@@ -42,15 +43,17 @@ class AudioSettings:
 @dataclasses.dataclass(frozen=True)
 class ClipNotes:
     """What the prompt says about one clip right after its audio tokens: Whisper's words when it heard speech, then
-    the sound tagger's best labels, each line only when it is not empty. Both, because a speech detector that hears
-    words in laughter would otherwise hide what the tagger heard."""
+    the sound tagger's best labels, then its reading of the labels the prompt names, each line only when it is not
+    empty. Words and tags both, because a speech detector that hears words in laughter would otherwise hide what
+    the tagger heard."""
 
     transcript: str = ""
     sounds: str = ""
+    named: str = ""
 
     def line(self) -> str:
-        words = TRANSCRIPT_LINE.format(self.transcript.strip()) if self.transcript.strip() else ""
-        return words + (SOUNDS_LINE.format(self.sounds.strip()) if self.sounds.strip() else "")
+        lines = zip((TRANSCRIPT_LINE, SOUNDS_LINE, NAMED_LINE), (self.transcript, self.sounds, self.named))
+        return "".join(form.format(text.strip()) for form, text in lines if text.strip())
 
 
 @dataclasses.dataclass
@@ -83,8 +86,9 @@ class AudioProcessor:
 
     Each audio marker becomes exactly :func:`num_audio_tokens` placeholder ids, the count the model's projector
     produces for that clip; the model checks the two agree. Given ``notes`` (one :class:`ClipNotes` per clip), a
-    clip's transcript follows its placeholders as the line ``Transcript: <words>`` in the same message, or when it
-    has none its sound tags as ``Sounds: <labels>``; they are part of the prompt, never learned.
+    clip's transcript follows its placeholders as the line ``Transcript: <words>`` in the same message, then its
+    sound tags as ``Sounds: <labels>`` and ``Sounds named: <labels>``, each when it has one; they are part of the
+    prompt, never learned.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, settings: AudioSettings):
@@ -110,6 +114,10 @@ class AudioProcessor:
         if not (path / SETTINGS_FILE).is_file():
             raise ValueError(f"{path}: no {SETTINGS_FILE}; not a directory written by AudioProcessor.save_pretrained")
         return cls(AutoTokenizer.from_pretrained(path), load_yaml(AudioSettings, path / SETTINGS_FILE))
+
+    def prompt_text(self, conv: Conversation) -> str:
+        """What the user's turns say in words (audio markers aside): the text a clip's named tags are read from."""
+        return "\n".join(m["content"].replace(self.audio_token, " ") for m in conv.messages if m["role"] == "user")
 
     def num_audio_tokens(self, num_samples: int) -> int:
         return num_audio_tokens(num_samples, self.settings.encoder, self.settings.projector)

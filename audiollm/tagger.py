@@ -1,5 +1,7 @@
 """The sound tagger: a linear classifier on a clip's pooled encoder frames, whose best labels the prompt names
-beside the clip's audio tokens (``Sounds: rain (71%); thunder (12%)``), as the transcript path names its words.
+beside the clip's audio tokens (``Sounds: rain (71%); thunder (12%)``), as the transcript path names its words, and
+with ``encoder.named_tags`` also how likely it finds each of its labels that the question names (``Sounds named:
+goose (1%); chop (0%)``).
 
 The frozen encoder's pooled frames already tell held-out recordings' sound classes apart linearly (a linear probe
 on them scores far above what the adapter learns from the same few hundred clips), so the tagger hands the LLM
@@ -9,7 +11,9 @@ training corpus's labelled clips, by ``audiollm train``; frozen after.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +53,57 @@ def fit_temperature(held_out: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> fl
     with torch.enable_grad():
         optimizer.step(loss)
     return float(log_t.detach().exp())
+
+
+def named_labels(labels: Sequence[str], text: str) -> list[str]:
+    """The labels ``text`` names as whole words (case aside), each once, in the order they appear; where two
+    overlap the longer one counts ("church bell" is not also "bell")."""
+    lowered = text.lower()
+    taken = [False] * len(lowered)
+    found: list[tuple[int, str]] = []
+    for label in sorted(labels, key=lambda name: (-len(name), name)):
+        for match in re.finditer(rf"(?<!\w){re.escape(label.lower())}(?!\w)", lowered):
+            if not any(taken[match.start():match.end()]):
+                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+                found.append((match.start(), label))
+                break
+    return [label for _, label in sorted(found)]
+
+
+def _listed(pairs: Sequence[tuple[str, float]]) -> str:
+    # Labels may hold commas ("walk, footsteps"), so semicolons part them.
+    return "; ".join(f"{label} ({p:.0%})" for label, p in pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class SoundReading:
+    """One clip's probability for each of the tagger's labels, and what the prompt says of them."""
+
+    probabilities: dict[str, float]
+
+    def best(self, top: int) -> str:
+        """The ``top`` likeliest labels, best first: ``rain (71%); thunder (12%)``."""
+        ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])
+        return _listed(ranked[:top])
+
+    def named(self, text: str) -> str:
+        """Each label ``text`` names with its probability, likeliest first (``goose (1%); chop (0%)``); "" when it
+        names none. A question's options are scored as the tagger heard them, whether or not they are among its
+        best."""
+        names = named_labels(list(self.probabilities), text)
+        return _listed(sorted(((n, self.probabilities[n]) for n in names), key=lambda item: -item[1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class TagLines:
+    """What a model's config has the prompt say of a clip's reading: its ``top`` best labels, and with ``named``
+    the labels the prompt's own text names."""
+
+    top: int
+    named: bool
+
+    def of(self, reading: SoundReading, text: str) -> tuple[str, str]:
+        return reading.best(self.top), reading.named(text) if self.named else ""
 
 
 class SoundTagger(nn.Module):
@@ -117,13 +172,9 @@ class SoundTagger(nn.Module):
         return self.linear(torch.einsum("cld,l->cd", inputs, self.mix.softmax(0)))
 
     @torch.no_grad()
-    def describe(self, pooled: torch.Tensor, top: int) -> list[str]:
-        """Each clip's ``top`` labels with their probabilities, best first: ``rain (71%); thunder (12%)`` (labels
-        may hold commas, so semicolons part them)."""
-        probabilities = self.logits(pooled).softmax(-1)
-        best = probabilities.topk(min(top, len(self.labels)), dim=-1)
-        return ["; ".join(f"{self.labels[i]} ({p:.0%})" for p, i in zip(ps, ids))
-                for ps, ids in zip(best.values.tolist(), best.indices.tolist())]
+    def read(self, pooled: torch.Tensor) -> list[SoundReading]:
+        """Each clip's probability for every label."""
+        return [SoundReading(dict(zip(self.labels, row))) for row in self.logits(pooled).softmax(-1).tolist()]
 
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file

@@ -191,13 +191,16 @@ def write_tiny_gguf(path: Path, hidden: int = 32, layers: int = 2, heads: int = 
     writer.close()
 
 
-def test_gguf_model_converts_with_its_chat_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_gguf_model_converts_with_its_chat_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capfd: pytest.CaptureFixture[str]):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "tiny.gguf"
     write_tiny_gguf(source)
+    capfd.readouterr()
     path = resolve_model(str(source), kind="llm")
+    assert "de-quantizing" not in capfd.readouterr().err  # transformers' bar stays hidden unless -v
     assert resolve_model(str(source), kind="llm") == path  # cached
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -12,8 +12,8 @@ import torch
 
 from audiollm import AudioLLM
 from audiollm.audio import SAMPLE_RATE, load_audio
-from audiollm.processor import SOUNDS_LINE, TRANSCRIPT_LINE, ClipNotes
-from audiollm.tagger import SoundTagger, fit_temperature, pool_frames
+from audiollm.processor import NAMED_LINE, SOUNDS_LINE, TRANSCRIPT_LINE, ClipNotes
+from audiollm.tagger import SoundReading, SoundTagger, TagLines, fit_temperature, named_labels, pool_frames
 from audiollm.training.tagging import TagClips, held_out_tags, tag_clips
 
 from .conftest import ROOT, tone
@@ -32,13 +32,13 @@ def two_classes(count: int = 8) -> tuple[torch.Tensor, list[str]]:
 def test_a_fitted_tagger_names_the_class_first_with_its_probability_and_survives_saving(tmp_path: Path):
     pooled, labels = two_classes()
     tagger = SoundTagger.fit(pooled, labels)
-    described = tagger.describe(pooled, top=2)
+    described = [reading.best(2) for reading in tagger.read(pooled)]
     assert [d.split(" (")[0] for d in described] == labels
     # Labels may hold commas, so semicolons part them; probabilities are percentages, best first.
     assert described[0].startswith("rain, heavy (") and "%); dog (" in described[0]
     assert tagger.layer_weights[1] > tagger.layer_weights[0]  # the mix settles on the layer that tells them apart
     tagger.save(tmp_path / "tagger.safetensors")
-    assert SoundTagger.load(tmp_path / "tagger.safetensors").describe(pooled, top=2) == described
+    assert [r.best(2) for r in SoundTagger.load(tmp_path / "tagger.safetensors").read(pooled)] == described
 
 
 def test_pool_frames_gives_mean_and_max_per_layer():
@@ -63,6 +63,65 @@ def test_the_sounds_line_follows_a_clips_audio_tokens_and_its_transcript_when_it
     assert both[last + 1 : last + 1 + len(notes)] == notes and len(both) == len(plain) + len(notes)
 
 
+def test_the_labels_a_question_names_are_found_as_whole_words_the_longer_of_two_overlapping_ones_winning():
+    labels = ["bell", "church bell", "donkey, ass", "goose", "cough", "chop", "dog", "rain"]
+    assert named_labels(labels, "Which is it: cough; Chop; donkey, ass; or goose?") == ["cough", "chop", "donkey, ass",
+                                                                                       "goose"]
+    assert named_labels(labels, "Is this a church bell? Answer yes or no.") == ["church bell"]
+    assert named_labels(labels, "Do you hear dogs or raindrops?") == []  # not the words "dog" and "rain"
+
+
+def test_named_tags_score_each_option_the_question_names_likeliest_first_even_outside_the_best_five():
+    reading = SoundReading({"walk, footsteps": 0.51, "rain": 0.3, "wind": 0.1, "thunder": 0.05, "car": 0.03,
+                            "bird": 0.009, "goose": 0.006, "chop": 0.004, "cough": 0.001})
+    question = "What is making this sound? cough; chop; walk, footsteps; or goose?"
+    assert reading.best(5) == "walk, footsteps (51%); rain (30%); wind (10%); thunder (5%); car (3%)"
+    assert reading.named(question) == "walk, footsteps (51%); goose (1%); chop (0%); cough (0%)"
+    assert reading.named("What is making this sound?") == ""
+    assert TagLines(top=1, named=True).of(reading, "Is it rain?") == ("walk, footsteps (51%)", "rain (30%)")
+    assert TagLines(top=1, named=False).of(reading, "Is it rain?") == ("walk, footsteps (51%)", "")
+    line = ClipNotes(sounds="walk, footsteps (51%)", named="rain (30%)").line()
+    assert line == SOUNDS_LINE.format("walk, footsteps (51%)") + NAMED_LINE.format("rain (30%)")
+
+
+def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_its_prompt():
+    model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
+    clips = [tone(1.0, 220), tone(1.0, 3000)]
+    pooled = torch.stack([pool_frames(f) for f in model.encode_clips(clips)])
+    model.tagger = SoundTagger.fit(pooled, ["hum", "whistle"])
+    captured: list[list[int]] = []
+    real = model.embed
+
+    def spy(input_ids: torch.Tensor, audio_embeds: torch.Tensor | None) -> torch.Tensor:
+        captured.append(input_ids[0].tolist())
+        return real(input_ids, audio_embeds)
+
+    model.embed = spy  # type: ignore[method-assign]
+    question = "Is this a hum? Answer yes or no."
+    model.generate(audio=clips[1], prompt=question, max_new_tokens=2)
+    del model.embed
+    text = model.tokenizer.decode(captured[0])
+    reading = model.tagger.read(pooled[1:])[0]
+    assert reading.best(1).startswith("whistle (") and reading.named(question).startswith("hum (")
+    assert SOUNDS_LINE.format(reading.best(1)) + NAMED_LINE.format(reading.named(question)) in text
+
+
+def test_training_rows_carry_the_named_tags_of_their_own_question(tmp_path: Path):
+    from audiollm.data.dataset import ManifestDataset, read_rows
+
+    model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
+    sf.write(tmp_path / "c.wav", tone(0.5), SAMPLE_RATE)
+    rows = [{"audio": "c.wav", "prompt": prompt, "answer": answer, "task": "yesno"}
+            for prompt, answer in (("Is it rain? Answer yes or no.", "no"), ("What is it?", "dog"))]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dataset = ManifestDataset(read_rows([tmp_path / "train.jsonl"]), model.processor, 30.0, 1e-4,
+                              sounds={str(tmp_path / "c.wav"): SoundReading({"dog": 0.8, "rain": 0.2})},
+                              tag_lines=TagLines(top=1, named=True))
+    asked, open_question = (model.tokenizer.decode(dataset[i].ids) for i in (0, 1))
+    assert SOUNDS_LINE.format("dog (80%)") + NAMED_LINE.format("rain (20%)") in asked
+    assert SOUNDS_LINE.format("dog (80%)") in open_question and NAMED_LINE.split(":")[0] not in open_question
+
+
 def test_a_model_asked_for_tags_without_a_tagger_says_how_to_get_one():
     model = AudioLLM.from_config(tiny(tags=2))
     with pytest.raises(ValueError, match="no fitted sound tagger.*audiollm train fits one"):
@@ -84,7 +143,7 @@ def test_generation_puts_the_taggers_labels_in_the_prompt_and_the_saved_model_ke
     model.embed = spy  # type: ignore[method-assign]
     answer = model.generate(audio=clips[1], prompt=PROMPT, max_new_tokens=4)
     del model.embed
-    expected = model.tagger.describe(pooled[1:], top=2)[0]
+    expected = model.tagger.read(pooled[1:])[0].best(2)
     assert expected.startswith("whistle (")
     ids, _ = model.processor.tokenize(conversation(model, clips[1]), True, [ClipNotes(sounds=expected)])
     assert captured[0] == ids
@@ -109,13 +168,13 @@ def test_a_training_clips_tags_come_from_a_tagger_that_never_heard_its_source(tm
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     clips = tag_clips(read_rows([tmp_path / "train.jsonl"]), ["sound_event"])
     assert len(clips.paths) == 8 and len(set(clips.groups)) == 4
-    tags = held_out_tags(torch.stack(features), clips, folds=2, top=1, seed=0).tags
+    tags = {p: r.best(1) for p, r in held_out_tags(torch.stack(features), clips, folds=2, seed=0).tags.items()}
     assert set(tags) == set(clips.paths)
     # The class is still learnt from the other source, so held-out tags name it.
     assert [tags[p].split(" (")[0] for p in clips.paths] == labels
     # With one source per label, a clip's own label is unknown to the tagger that tags it.
     lone = TagClips(clips.paths, clips.labels, list(clips.labels))
-    lone_tags = held_out_tags(torch.stack(features), lone, folds=2, top=1, seed=0).tags
+    lone_tags = {p: r.best(1) for p, r in held_out_tags(torch.stack(features), lone, folds=2, seed=0).tags.items()}
     assert all(not lone_tags[p].startswith(label + " (") for p, label in zip(lone.paths, lone.labels))
 
 
@@ -138,9 +197,9 @@ def test_held_out_tags_are_calibrated_and_a_confident_mistake_no_longer_reads_as
     pooled = torch.randn(120, 2, 16, generator=generator)
     pooled[:, 1, 0] += torch.tensor([{"dog": 1.0, "rain": 0.0, "bell": -1.0}[label] for label in labels])
     clips = TagClips([f"c{i}.wav" for i in range(120)], labels, [f"s{i % 8}/{label}" for i, label in enumerate(labels)])
-    held = held_out_tags(pooled, clips, folds=4, top=1, seed=0)
+    held = held_out_tags(pooled, clips, folds=4, seed=0)
     assert held.temperature > 1.5, held.temperature
-    first = [float(t.split("(")[1].rstrip("%)")) for t in held.tags.values()]
+    first = [100 * max(r.probabilities.values()) for r in held.tags.values()]
     assert max(first) < 100 and sum(first) / len(first) < 90, first
     # On clips of sources no fold heard, the calibrated tagger's probabilities match its accuracy more closely.
     from audiollm.eval.probe import tagger_scores
@@ -173,8 +232,9 @@ def test_training_with_tags_fits_and_saves_a_tagger_and_learns(tmp_path: Path):
     saved = AudioLLM.from_pretrained(out, device=None, dtype=None)
     assert saved.tagger is not None and saved.tagger.labels == ["beep", "hum"]
     heard = [load_audio(tmp_path / "data" / f"tone{i}.wav") for i in (0, 1)]
-    assert saved.sound_tags(saved.encode_clips(heard))[0].startswith("hum (")
-    assert saved.sound_tags(saved.encode_clips(heard))[1].startswith("beep (")
+    tags = saved.sound_tags(saved.encode_clips(heard), ["What sound is this?"] * 2)
+    assert tags[0][0].startswith("hum (") and tags[1][0].startswith("beep (")
+    assert tags[0][1] == ""  # encoder.named_tags is off: no line of named labels
 
 
 def test_a_fixed_sample_of_speech_clips_joins_the_taggers_clips_as_speech(tmp_path: Path):

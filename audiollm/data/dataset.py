@@ -13,6 +13,7 @@ import soundfile as sf
 
 from ..audio import SAMPLE_RATE
 from ..processor import AudioProcessor, ClipNotes, Conversation
+from ..tagger import SoundReading, TagLines
 from .augment import SpeedPerturbation
 from .manifest import Example, read_manifest
 
@@ -63,14 +64,14 @@ class ManifestDataset:
     kept in :attr:`skipped` so the run can report every such row at the end.
 
     ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders, and
-    ``sounds`` (audio path -> the sound tagger's labels) its tags after that; each time a row
-    is drawn, each clip's transcript is hidden with probability ``transcript_dropout`` and its tags with
+    ``sounds`` (audio path -> the sound tagger's reading) its tags after that, as ``tag_lines`` says; each time a
+    row is drawn, each clip's transcript is hidden with probability ``transcript_dropout`` and its tags with
     ``tag_dropout``."""
 
     def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float,
                  perturb: SpeedPerturbation | None = None, transcripts: dict[str, str] | None = None,
-                 transcript_dropout: float = 0.0, seed: int = 0, sounds: dict[str, str] | None = None,
-                 tag_dropout: float = 0.0):
+                 transcript_dropout: float = 0.0, seed: int = 0, sounds: dict[str, SoundReading] | None = None,
+                 tag_dropout: float = 0.0, tag_lines: TagLines = TagLines(top=0, named=False)):
         self.rows = rows
         self.processor = processor
         self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
@@ -80,6 +81,7 @@ class ManifestDataset:
         self.transcript_dropout = transcript_dropout
         self.sounds = sounds
         self.tag_dropout = tag_dropout
+        self.tag_lines = tag_lines
         self.random = random.Random(seed)
         self.skipped: dict[str, str] = {}
 
@@ -102,24 +104,30 @@ class ManifestDataset:
                 if peak < self.silence_peak:
                     raise ValueError(f"{path}: silent (peak amplitude {peak:.2g})")
             ids, labels = self.processor.tokenize(conv, add_generation_prompt=False,
-                                                  notes=self._notes(row.example))
+                                                  notes=self._notes(row.example, self.processor.prompt_text(conv)))
         except ValueError as exc:  # AudioError is a ValueError naming the file and the reason
             self.skipped[row.where] = str(exc)
             return None
         assert labels is not None
         return Sample(row.where, ids, labels, conv.audios, row.example.answer)
 
-    def _notes(self, example: Example) -> list[ClipNotes] | None:
+    def _notes(self, example: Example, text: str) -> list[ClipNotes] | None:
         if self.transcripts is None and self.sounds is None:
             return None
         # A speed-perturbed clip says the same words and makes the same sound: its notes are the original file's.
         return [ClipNotes(self._shown(self.transcripts, path, self.transcript_dropout),
-                          self._shown(self.sounds, path, self.tag_dropout)) for path in example.audio]
+                          *self._tags(path, text)) for path in example.audio]
 
     def _shown(self, texts: dict[str, str] | None, path: Path, dropout: float) -> str:
         if texts is None:
             return ""
         return "" if self.random.random() < dropout else texts.get(str(path), "")
+
+    def _tags(self, path: Path, text: str) -> tuple[str, str]:
+        """The clip's tag lines, both hidden together (the tagger heard it or not)."""
+        if self.sounds is None or self.random.random() < self.tag_dropout or str(path) not in self.sounds:
+            return "", ""
+        return self.tag_lines.of(self.sounds[str(path)], text)
 
     def rng_state(self) -> dict[str, Any]:
         """The random generators of the rows' draws (speed perturbation, transcript dropout) as JSON-able data, so

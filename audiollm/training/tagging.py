@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..audio import load_audio
 from ..data.dataset import Row
 from ..model import AudioLLM
-from ..tagger import SoundTagger, fit_temperature, pool_frames
+from ..tagger import SoundReading, SoundTagger, fit_temperature, pool_frames
 from .config import DataConfig
 from .feature_cache import CachedEncoder
 
@@ -103,11 +103,11 @@ class HeldOutTags:
     """Each labelled clip's tags from the folds that never heard its group, and the temperature fitted on those
     folds' predictions (which the tagger fitted on every clip takes too)."""
 
-    tags: dict[str, str]  # audio path -> its tags
+    tags: dict[str, SoundReading]  # audio path -> its reading
     temperature: float
 
 
-def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, seed: int) -> HeldOutTags:
+def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, seed: int) -> HeldOutTags:
     fold = fold_of_groups(clips, folds)
     fitted: list[tuple[SoundTagger, list[int]]] = []
     for k in range(folds):
@@ -123,15 +123,15 @@ def held_out_tags(pooled: torch.Tensor, clips: TagClips, folds: int, top: int, s
             held_out.append((tagger.logits(pooled[known]),
                              torch.tensor([tagger.labels.index(clips.labels[i]) for i in known], dtype=torch.long)))
     temperature = fit_temperature(held_out)
-    tags: dict[str, str] = {}
+    tags: dict[str, SoundReading] = {}
     for tagger, inside in fitted:
-        for i, text in zip(inside, tagger.calibrate(temperature).describe(pooled[inside], top)):
-            tags[clips.paths[i]] = text
+        for i, reading in zip(inside, tagger.calibrate(temperature).read(pooled[inside])):
+            tags[clips.paths[i]] = reading
     return HeldOutTags(tags, temperature)
 
 
 def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, data: DataConfig, seed: int,
-                  progress: bool) -> dict[str, str]:
+                  progress: bool) -> dict[str, SoundReading]:
     """Fit ``model.tagger`` on the rows' labelled clips when it has none (a saved model keeps its own), and return
     each labelled clip's held-out tags, which the dataset puts in the prompt."""
     clips = tag_clips(rows, data.tag_tasks, data.tag_speech_tasks, data.tag_speech_clips, seed)
@@ -139,7 +139,7 @@ def training_tags(model: AudioLLM, rows: Sequence[Row], encode: CachedEncoder, d
         raise ValueError(f"encoder.tags needs labelled clips to fit the sound tagger: no single-clip train row of "
                          f"the tasks {list(data.tag_tasks)} (data.tag_tasks)")
     pooled = pooled_clips(clips.paths, encode, progress)
-    held_out = held_out_tags(pooled, clips, data.tag_folds, model.config.encoder.tags, seed)
+    held_out = held_out_tags(pooled, clips, data.tag_folds, seed)
     if model.tagger is None:
         model.tagger = SoundTagger.fit(pooled, clips.labels, seed=seed).calibrate(held_out.temperature)
     return held_out.tags

@@ -7,10 +7,13 @@ dequantized state dict, and saved. The tokenizer, with the chat template stored 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from unittest import mock
 
 import torch
 
+from ...quiet import verbose
 from ..errors import WeightsError
 
 MAGIC = b"GGUF"
@@ -18,16 +21,20 @@ MAGIC = b"GGUF"
 
 def convert(gguf_file: Path, out: Path) -> None:
     """Write the model and tokenizer of ``gguf_file`` as a transformers directory ``out``."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_reader
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # transformers draws its de-quantizing bar with tqdm itself, past its own progress-bar switch.
+    quiet_bar = mock.patch.object(gguf_reader, "tqdm", functools.partial(gguf_reader.tqdm, disable=not verbose()))
     with gguf_file.open("rb") as stream:
         if stream.read(4) != MAGIC:
             raise WeightsError(f"{gguf_file}: not a GGUF file (it does not start with {MAGIC!r})")
     try:
         check_complete(gguf_file)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name,
-                                                      dtype=torch.float32)
+        with quiet_bar:
+            tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name,
+                                                          dtype=torch.float32)
     except WeightsError:
         raise
     except Exception as exc:  # the gguf parser fails in many ways on a bad file; name the file
