@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -84,8 +85,8 @@ def test_named_tags_score_each_option_the_question_names_likeliest_first_even_ou
     assert line == SOUNDS_LINE.format("walk, footsteps (51%)") + NAMED_LINE.format("rain (30%)")
 
 
-def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_its_prompt():
-    model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
+def fit_and_spy(model: AudioLLM) -> tuple[list[np.ndarray], torch.Tensor, list[list[int]]]:
+    """Fits a hum/whistle tagger and records the prompt ids of each generation."""
     clips = [tone(1.0, 220), tone(1.0, 3000)]
     pooled = torch.stack([pool_frames(f) for f in model.encode_clips(clips)])
     model.tagger = SoundTagger.fit(pooled, ["hum", "whistle"])
@@ -97,6 +98,12 @@ def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_it
         return real(input_ids, audio_embeds)
 
     model.embed = spy  # type: ignore[method-assign]
+    return clips, pooled, captured
+
+
+def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_its_prompt():
+    model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
+    clips, pooled, captured = fit_and_spy(model)
     question = "Is this a hum? Answer yes or no."
     model.generate(audio=clips[1], prompt=question, max_new_tokens=2)
     del model.embed
@@ -130,17 +137,7 @@ def test_a_model_asked_for_tags_without_a_tagger_says_how_to_get_one():
 
 def test_generation_puts_the_taggers_labels_in_the_prompt_and_the_saved_model_keeps_them(tmp_path: Path):
     model = AudioLLM.from_config(tiny(tags=2))
-    clips = [tone(1.0, 220), tone(1.0, 3000)]
-    pooled = torch.stack([pool_frames(f) for f in model.encode_clips(clips)])
-    model.tagger = SoundTagger.fit(pooled, ["hum", "whistle"])
-    captured: list[list[int]] = []
-    real = model.embed
-
-    def spy(input_ids: torch.Tensor, audio_embeds: torch.Tensor | None) -> torch.Tensor:
-        captured.append(input_ids[0].tolist())
-        return real(input_ids, audio_embeds)
-
-    model.embed = spy  # type: ignore[method-assign]
+    clips, pooled, captured = fit_and_spy(model)
     answer = model.generate(audio=clips[1], prompt=PROMPT, max_new_tokens=4)
     del model.embed
     expected = model.tagger.read(pooled[1:])[0].best(2)
