@@ -253,6 +253,11 @@ class AudioLLM(nn.Module):
     def device(self) -> torch.device:
         return next(self.projector.parameters()).device
 
+    @property
+    def tag_lines(self) -> TagLines:
+        """What the config has the prompt say of a clip's sound tagger reading, in training and generation alike."""
+        return TagLines(self.config.encoder.tags, self.config.encoder.named_tags)
+
     # ---- forward ------------------------------------------------------------------------------------------
 
     def encode_clips(self, clips: Sequence[np.ndarray], together: bool = False) -> list[torch.Tensor]:
@@ -597,13 +602,12 @@ class AudioLLM(nn.Module):
         """What ``encoder.tags`` puts after each clip's audio tokens (and transcript): the tagger's best labels for
         the clip's encoder frames and (``encoder.named_tags``) its reading of the labels the clip's prompt
         ``texts`` name, or ("", "") for every clip when the config asks for none."""
-        cfg = self.config.encoder
-        if not cfg.tags or not encoded:
+        if not self.config.encoder.tags or not encoded:
             return [("", "")] * len(encoded)
         if self.tagger is None:
             raise ValueError("encoder.tags is set but this model has no fitted sound tagger (tagger.safetensors); "
                              "audiollm train fits one on the training corpus's labelled clips")
-        lines = TagLines(cfg.tags, cfg.named_tags)
+        lines = self.tag_lines
         readings = self.tagger.read(torch.stack([pool_frames(e) for e in encoded]))
         return [lines.of(reading, text) for reading, text in zip(readings, texts, strict=True)]
 

@@ -23,7 +23,6 @@ from ..data.dataset import ManifestDataset, Row, read_rows, reference_transcript
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
-from ..tagger import TagLines
 from .backend import Backend
 from .checkpoint import RankData, TrainerState, checkpoints, load_checkpoint, save_checkpoint
 from .config import MODE_LORA, TrainConfig
@@ -111,7 +110,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         if model.config.encoder.tags:
             dataset.sounds = training_tags(model, rows, encode, cfg.data, cfg.seed, progress=main)
-            dataset.tag_lines = TagLines(model.config.encoder.tags, model.config.encoder.named_tags)
+            dataset.tag_lines = model.tag_lines
         logger = MetricsLogger(out, main)
         loss: float | None = None
         rate: float | None = None
