@@ -114,7 +114,7 @@ def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_it
 
 
 def test_training_rows_carry_the_named_tags_of_their_own_question(tmp_path: Path):
-    from audiollm.data.dataset import ManifestDataset, read_rows
+    from audiollm.data.dataset import ClipTags, ManifestDataset, read_rows
 
     model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
     sf.write(tmp_path / "c.wav", tone(0.5), SAMPLE_RATE)
@@ -122,11 +122,52 @@ def test_training_rows_carry_the_named_tags_of_their_own_question(tmp_path: Path
             for prompt, answer in (("Is it rain? Answer yes or no.", "no"), ("What is it?", "dog"))]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     dataset = ManifestDataset(read_rows([tmp_path / "train.jsonl"]), model.processor, 30.0, 1e-4,
-                              sounds={str(tmp_path / "c.wav"): SoundReading({"dog": 0.8, "rain": 0.2})},
-                              tag_lines=TagLines(top=1, named=True))
+                              tags=ClipTags({str(tmp_path / "c.wav"): SoundReading({"dog": 0.8, "rain": 0.2})},
+                                            TagLines(top=1, named=True)))
     asked, open_question = (model.tokenizer.decode(dataset[i].ids) for i in (0, 1))
     assert SOUNDS_LINE.format("dog (80%)") + NAMED_LINE.format("rain (20%)") in asked
     assert SOUNDS_LINE.format("dog (80%)") in open_question and NAMED_LINE.split(":")[0] not in open_question
+
+
+def test_a_swapped_row_plays_another_sounds_audio_under_its_own_tags_and_answer(tmp_path: Path):
+    from audiollm.data.dataset import ClipTags, ManifestDataset, read_rows
+
+    model = AudioLLM.from_config(tiny(tags=1))
+    clips = {"dog.wav": tone(0.5, 440.0), "rain.wav": tone(0.7, 220.0), "piano.wav": tone(0.6, 330.0)}
+    for name, clip in clips.items():
+        sf.write(tmp_path / name, clip, SAMPLE_RATE)
+    rows = [{"audio": "dog.wav", "prompt": "What is it?", "answer": "dog", "task": "sound_event"},
+            {"audio": "dog.wav", "prompt": "Is it rain? Answer yes or no.", "answer": "no", "task": "yesno"},
+            {"audio": "rain.wav", "prompt": "What is it?", "answer": "rain", "task": "sound_event"},
+            {"audio": "piano.wav", "prompt": "Which instrument?", "answer": "piano", "task": "instrument"}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    readings = {str(tmp_path / n): SoundReading({n[:-4]: 0.9, "other": 0.1}) for n in clips}
+    dataset = ManifestDataset(read_rows([tmp_path / "train.jsonl"]), model.processor, 30.0, 1e-4,
+                              tags=ClipTags(readings, TagLines(top=1, named=False)), tag_dropout=1.0,
+                              audio_swap=1.0, swap_tasks=["sound_event"])
+    dog, asked, rain, piano = (dataset[i] for i in range(4))
+    # Every row about a sound clip hears the other sound, never a clip of another kind of row (the instrument).
+    for sample, heard in ((dog, "rain.wav"), (asked, "rain.wav"), (rain, "dog.wav"), (piano, "piano.wav")):
+        assert np.allclose(sample.clips[0], load_audio(tmp_path / heard)), sample.where
+    # A swapped row keeps its own clip's tags, shown despite tag_dropout (they are its only evidence), and answer.
+    text = model.tokenizer.decode(dog.ids)
+    assert SOUNDS_LINE.format("dog (90%)") in text and dog.answer == "dog"
+    assert SOUNDS_LINE.split(":")[0] not in model.tokenizer.decode(piano.ids)  # unswapped: dropped as asked
+    plain = ManifestDataset(read_rows([tmp_path / "train.jsonl"]), model.processor, 30.0, 1e-4,
+                            tags=ClipTags(readings, TagLines(top=1, named=False)), swap_tasks=["sound_event"])
+    assert np.allclose(plain[0].clips[0], load_audio(tmp_path / "dog.wav"))
+
+
+def test_audio_swap_without_tags_is_refused_before_training(tmp_path: Path):
+    from audiollm.training.config import load_train_config
+    from audiollm.training.trainer import train as run_training
+
+    from .train_helpers import TINY_TRAIN, overrides, write_manifest
+
+    manifest = write_manifest(tmp_path / "data")
+    with pytest.raises(ValueError, match="audio_swap.*encoder.tags"):
+        run_training(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "data.audio_swap=0.5")))
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_model_asked_for_tags_without_a_tagger_says_how_to_get_one():
@@ -252,7 +293,26 @@ def test_a_fixed_sample_of_speech_clips_joins_the_taggers_clips_as_speech(tmp_pa
     assert tag_clips(read, ["sound_event"]).labels == ["dog", "dog"]
 
 
-@pytest.mark.parametrize("setting", ["data.tag_dropout=2", "data.tag_folds=1", "data.tag_speech_clips=-1"])
+def test_a_label_of_one_source_is_still_known_to_the_fold_that_tags_its_clips(tmp_path: Path):
+    from audiollm.data.dataset import read_rows
+
+    rows = [{"audio": f"d{i}.wav", "prompt": "What is it?", "answer": "dog", "task": "sound_event",
+             "meta": {"source": "pack"}} for i in range(4)]
+    rows += [{"audio": f"r{i}.wav", "prompt": "What is it?", "answer": "rain", "task": "sound_event",
+              "meta": {"source": f"pack{i % 2}"}} for i in range(4)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clips = tag_clips(read_rows([tmp_path / "train.jsonl"]), ["sound_event"])
+    # Rain comes from two sources, so a fold holds one out as the test split does; dog only from one, so a fold
+    # that held "pack" out would never have heard a dog and its tags could not name one.
+    assert clips.groups[4:] == ["pack0/rain", "pack1/rain", "pack0/rain", "pack1/rain"]
+    assert clips.groups[:4] == clips.paths[:4]
+    pooled = torch.randn(8, 1, 4, generator=torch.Generator().manual_seed(0))
+    held = held_out_tags(pooled, clips, folds=2, seed=0)
+    assert all("dog" in held.tags[path].probabilities for path in clips.paths[:4])
+
+
+@pytest.mark.parametrize("setting", ["data.tag_dropout=2", "data.tag_folds=1", "data.tag_speech_clips=-1",
+                                     "data.audio_swap=1.5"])
 def test_tag_settings_are_checked(setting: str):
     from audiollm.config import ConfigError
     from audiollm.training.config import load_train_config

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from ..audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE, load_audio
 from ..processor import AudioProcessor, ClipNotes, Conversation
 from ..tagger import SoundReading, TagLines
 from .augment import SpeedPerturbation
@@ -58,20 +58,34 @@ def reference_transcripts(rows: Sequence[Row]) -> dict[str, str]:
     return words
 
 
+@dataclasses.dataclass(frozen=True)
+class ClipTags:
+    """The sound tagger's reading of each tagged training clip (audio path -> reading), which the prompt shows as
+    ``lines`` says."""
+
+    readings: dict[str, SoundReading]
+    lines: TagLines
+
+
 class ManifestDataset:
     """Rows of one or more manifests. ``dataset[i]`` is a :class:`Sample`, or ``None`` for a row that cannot be
     used (missing, unreadable, silent or too long audio; a conversation the template cannot render); the reason is
     kept in :attr:`skipped` so the run can report every such row at the end.
 
     ``transcripts`` (audio path -> Whisper's transcript) puts each clip's transcript after its placeholders, and
-    ``sounds`` (audio path -> the sound tagger's reading) its tags after that, as ``tag_lines`` says; each time a
-    row is drawn, each clip's transcript is hidden with probability ``transcript_dropout`` and its tags with
-    ``tag_dropout``."""
+    ``tags`` its sound tags after that; each time a row is drawn, each clip's transcript is hidden with probability
+    ``transcript_dropout`` and its tags with ``tag_dropout``.
+
+    With ``audio_swap``, a one-clip row about a clip of the ``swap_tasks`` rows (a clip whose every row asks about
+    its sound) plays, with that probability, another such clip's audio under its own clip's tags and answer (its
+    tags then always shown). The LLM has heard the training clips through many steps, so their audio alone answers
+    their rows and the tags go unread; a held-out package's clip is new audio, and there the tags are the better
+    evidence. Swapped rows teach the LLM to read them."""
 
     def __init__(self, rows: list[Row], processor: AudioProcessor, max_audio_seconds: float, silence_peak: float,
                  perturb: SpeedPerturbation | None = None, transcripts: dict[str, str] | None = None,
-                 transcript_dropout: float = 0.0, seed: int = 0, sounds: dict[str, SoundReading] | None = None,
-                 tag_dropout: float = 0.0, tag_lines: TagLines = TagLines(top=0, named=False)):
+                 transcript_dropout: float = 0.0, seed: int = 0, tags: ClipTags | None = None,
+                 tag_dropout: float = 0.0, audio_swap: float = 0.0, swap_tasks: Sequence[str] = ()):
         self.rows = rows
         self.processor = processor
         self.max_samples = int(max_audio_seconds * SAMPLE_RATE)
@@ -79,9 +93,12 @@ class ManifestDataset:
         self.perturb = perturb
         self.transcripts = transcripts
         self.transcript_dropout = transcript_dropout
-        self.sounds = sounds
+        self.tags = tags
         self.tag_dropout = tag_dropout
-        self.tag_lines = tag_lines
+        self.audio_swap = audio_swap
+        self.swappable = list(dict.fromkeys(str(r.example.audio[0]) for r in rows
+                                            if r.example.task in swap_tasks and len(r.example.audio) == 1))
+        self._swappable = set(self.swappable)
         self.random = random.Random(seed)
         self.skipped: dict[str, str] = {}
 
@@ -94,6 +111,9 @@ class ManifestDataset:
             return None
         try:
             conv = self.processor.conversation(row.example.messages)
+            swapped = self._swap(row.example)
+            if swapped is not None:
+                conv = Conversation(conv.messages, [swapped])
             if self.perturb:
                 conv = Conversation(conv.messages, self.perturb(row.example.task, conv.audios))
             for path, clip in zip(row.example.audio, conv.audios):
@@ -104,33 +124,53 @@ class ManifestDataset:
                 if peak < self.silence_peak:
                     raise ValueError(f"{path}: silent (peak amplitude {peak:.2g})")
             ids, labels = self.processor.tokenize(conv, add_generation_prompt=False,
-                                                  notes=self._notes(row.example, self.processor.prompt_text(conv)))
+                                                  notes=self._notes(row.example, self.processor.prompt_text(conv),
+                                                                    swapped is not None))
         except ValueError as exc:  # AudioError is a ValueError naming the file and the reason
             self.skipped[row.where] = str(exc)
             return None
         assert labels is not None
         return Sample(row.where, ids, labels, conv.audios, row.example.answer)
 
-    def _notes(self, example: Example, text: str) -> list[ClipNotes] | None:
-        if self.transcripts is None and self.sounds is None:
+    def _swap(self, example: Example) -> np.ndarray | None:
+        """Another swappable clip's audio for this row, or None (not a tagged swappable clip's row, or no swap
+        drawn)."""
+        if self.tags is None or not self.audio_swap or len(example.audio) != 1 or len(self.swappable) < 2:
+            return None
+        own = str(example.audio[0])
+        if own not in self._swappable or own not in self.tags.readings or self.random.random() >= self.audio_swap:
+            return None
+        other = own
+        while other == own:
+            other = self.random.choice(self.swappable)
+        try:
+            return load_audio(other, max_seconds=self.max_samples / SAMPLE_RATE)
+        except ValueError:  # a stand-in that cannot play is reported on its own rows; this row keeps its audio
+            return None
+
+    def _notes(self, example: Example, text: str, swapped: bool = False) -> list[ClipNotes] | None:
+        if self.transcripts is None and self.tags is None:
             return None
         # A speed-perturbed clip says the same words and makes the same sound: its notes are the original file's.
         return [ClipNotes(self._shown(self.transcripts, path, self.transcript_dropout),
-                          *self._tags(path, text)) for path in example.audio]
+                          *self._tags(path, text, swapped)) for path in example.audio]
 
     def _shown(self, texts: dict[str, str] | None, path: Path, dropout: float) -> str:
         if texts is None:
             return ""
         return "" if self.random.random() < dropout else texts.get(str(path), "")
 
-    def _tags(self, path: Path, text: str) -> tuple[str, str]:
-        """The clip's tag lines, both hidden together (the tagger heard it or not)."""
-        if self.sounds is None or self.random.random() < self.tag_dropout or str(path) not in self.sounds:
+    def _tags(self, path: Path, text: str, swapped: bool) -> tuple[str, str]:
+        """The clip's tag lines, both hidden together (the tagger heard it or not); always shown on a swapped row,
+        where they are the only evidence."""
+        if self.tags is None or str(path) not in self.tags.readings:
             return "", ""
-        return self.tag_lines.of(self.sounds[str(path)], text)
+        if not swapped and self.random.random() < self.tag_dropout:
+            return "", ""
+        return self.tags.lines.of(self.tags.readings[str(path)], text)
 
     def rng_state(self) -> dict[str, Any]:
-        """The random generators of the rows' draws (speed perturbation, transcript dropout) as JSON-able data, so
+        """The random generators of the rows' draws (speed perturbation, dropout, swaps) as JSON-able data, so
         that a resumed run draws what the straight run would have."""
         version, internal, gauss = self.random.getstate()
         return {"dropout": [version, list(internal), gauss],

@@ -53,6 +53,11 @@ class DataConfig:
     # the answer as its label) before the first step; a training clip's tags come from a tagger fitted without its
     # source (meta.soundfont, else meta.source), as a test clip's come from one that never heard its package.
     tag_dropout: float = 0.0
+    # The probability that a row about a clip of the audio_swap_tasks rows plays another such clip's audio under
+    # its own clip's tags and answer, so that the LLM learns to read the tags where the audio is new to it (a
+    # held-out package's clip) rather than answer from training audio it has memorised.
+    audio_swap: float = 0.0
+    audio_swap_tasks: list[str] = dataclasses.field(default_factory=lambda: ["sound_event", "sound_class"])
     tag_tasks: list[str] = dataclasses.field(default_factory=lambda: ["sound_event", "sound_class", "instrument"])
     tag_folds: int = 5
     # So that the tagger knows speech as a sound (and its tags beside a transcript say so), this many clips of the
@@ -145,7 +150,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if falsified := sorted(set(cfg.data.speed_tasks) & set(SPEED_SENSITIVE_TASKS)):
         raise ConfigError(f"{path}: data.speed_tasks lists {falsified}: a speed change moves the tempo and key, "
                           "so those answers would be wrong")
-    for name in ("transcript_dropout", "tag_dropout"):
+    for name in ("transcript_dropout", "tag_dropout", "audio_swap"):
         if not 0.0 <= getattr(cfg.data, name) <= 1.0:
             raise ConfigError(f"{path}: data.{name} is a probability between 0 and 1, got "
                               f"{getattr(cfg.data, name)}")

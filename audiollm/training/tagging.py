@@ -40,8 +40,9 @@ class TagClips:
 
 def tag_clips(rows: Sequence[Row], tasks: Sequence[str], speech_tasks: Sequence[str] = (), speech_clips: int = 0,
               seed: int = 0) -> TagClips:
-    """The tag tasks' clips, labelled by their rows' answers, and ``speech_clips`` of the speech tasks' clips (a
-    sample fixed by ``seed``), labelled ``speech``."""
+    """The tag tasks' clips, labelled by their rows' answers and grouped by (source, label), a label of one source
+    clip by clip, and ``speech_clips`` of the speech tasks' clips (a sample fixed by ``seed``), labelled
+    ``speech``."""
     paths: list[str] = []
     labels: list[str] = []
     groups: list[str] = []
@@ -60,6 +61,13 @@ def tag_clips(rows: Sequence[Row], tasks: Sequence[str], speech_tasks: Sequence[
             paths.append(path)
             labels.append(ex.answer)
             groups.append(f"{source}/{ex.answer}")
+    # A label heard from one source only would be unknown to the fold holding that source out, so its clips' tags
+    # could never name it, where a test clip's always can (the test split holds out one source of a label that
+    # train hears from another): its clips are grouped one by one, so that each fold has heard the label.
+    sources: dict[str, set[str]] = {}
+    for label, group in zip(labels, groups):
+        sources.setdefault(label, set()).add(group)
+    groups = [path if len(sources[label]) == 1 else group for path, label, group in zip(paths, labels, groups)]
     # A clip with a label of its own is not also speech.
     candidates = sorted((path, source) for path, source in speech.items() if path not in seen)
     for path, source in random.Random(seed).sample(candidates, min(speech_clips, len(candidates))):

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from ..cache import cache_root
 from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
-from ..data.dataset import ManifestDataset, Row, read_rows, reference_transcripts
+from ..data.dataset import ClipTags, ManifestDataset, Row, read_rows, reference_transcripts
 from ..data.sampler import LengthGroupedBatches
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
@@ -71,6 +71,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     torch.manual_seed(cfg.seed)
     # The backend places the model; LoRA stays separate, to be trained.
     model = load_model(cfg.model, cfg.model_config_overrides(), device=None, dtype=None, merge_lora=False)
+    if cfg.data.audio_swap and not model.config.encoder.tags:
+        raise ValueError("data.audio_swap leaves the tags to answer swapped rows, but the model shows none: set "
+                         "encoder.tags (model_overrides)")
     if not MODE_LORA[cfg.mode]:
         model.llm.requires_grad_(False)  # only the projector learns; a saved model's LoRA applies unchanged
     backend = build_backend(model, cfg)
@@ -85,7 +88,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                    if cfg.data.speed_tasks else None)
         dataset = ManifestDataset(rows, model.processor, cfg.data.max_audio_seconds, cfg.data.silence_peak, perturb,
                                   transcript_dropout=cfg.data.transcript_dropout, seed=cfg.seed + backend.rank,
-                                  tag_dropout=cfg.data.tag_dropout)
+                                  tag_dropout=cfg.data.tag_dropout, audio_swap=cfg.data.audio_swap,
+                                  swap_tasks=cfg.data.audio_swap_tasks)
         dataset.skipped.update(state.skipped)
         if data.rng is not None:
             dataset.set_rng_state(data.rng)
@@ -109,8 +113,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                                                         backend.gather_encoder))
         encode = CachedEncoder(model, cache, backend.gather_encoder)
         if model.config.encoder.tags:
-            dataset.sounds = training_tags(model, rows, encode, cfg.data, cfg.seed, progress=main)
-            dataset.tag_lines = model.tag_lines
+            dataset.tags = ClipTags(training_tags(model, rows, encode, cfg.data, cfg.seed, progress=main),
+                                    model.tag_lines)
         logger = MetricsLogger(out, main)
         loss: float | None = None
         rate: float | None = None
