@@ -51,7 +51,8 @@ class DataConfig:
     # With the model's encoder.tags, the probability of hiding a clip's sound tags each time its row is drawn, so
     # the audio tokens keep carrying the sound. The tagger is fitted on the train rows of these tasks (one clip,
     # the answer as its label) before the first step; a training clip's tags come from a tagger fitted without its
-    # source (meta.soundfont, else meta.source), as a test clip's come from one that never heard its package.
+    # source (meta.soundfont, else meta.source), as a test clip's come from one that never heard its package (a
+    # label of one source only: from one that never heard the clip, so that its tags can name the label).
     tag_dropout: float = 0.0
     # The probability that a row about a clip of the audio_swap_tasks rows plays another such clip's audio under
     # its own clip's tags and answer, so that the LLM learns to read the tags where the audio is new to it (a
