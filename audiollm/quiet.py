@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 # Set in the environment, so processes started under a launcher (deepspeed, torchrun) are as quiet as their parent.
 VERBOSE_ENV = "AUDIOLLM_VERBOSE"
 # Dependencies that log warnings we cannot act on (a missing optional kernel, DeepSpeed's accelerator guess).
-NOISY_LOGGERS = ("bitsandbytes", "DeepSpeed", "torch.distributed", "accelerate", "peft", "httpx")
+NOISY_LOGGERS = ("bitsandbytes", "kernels", "DeepSpeed", "torch.distributed", "accelerate", "peft", "httpx")
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 

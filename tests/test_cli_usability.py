@@ -138,3 +138,12 @@ def test_verbose_shows_what_the_libraries_say(tmp_path: Path):
     assert quiet.returncode == loud.returncode == 0, loud.stderr
     assert quiet.stderr == ""
     assert "Loading weights" in loud.stderr
+
+
+def test_offline_kernel_lookups_stay_quiet_unless_verbose():
+    """Offline, the kernels hub says on every model load that it skips a trust check; only -v shows it."""
+    script = ("import logging, sys; from audiollm.quiet import quiet_unless_verbose; quiet_unless_verbose(sys.argv[1:]);"
+              "logging.getLogger('kernels._internals.hf_hub').warning('Skipping publisher trust check')")
+    quiet, loud = (subprocess.run([sys.executable, "-c", script, *flags], cwd=ROOT, env=ENV, capture_output=True,
+                                  text=True, timeout=120, check=True) for flags in ([], ["-v"]))
+    assert quiet.stderr == "" and "Skipping publisher trust check" in loud.stderr
