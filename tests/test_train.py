@@ -239,6 +239,26 @@ def test_task_weights_rebalance_an_epoch_and_name_a_task_no_row_has(tmp_path: Pa
     assert not (tmp_path / "run").exists()
 
 
+def test_family_weights_draw_one_source_family_more_and_name_a_family_no_row_has(tmp_path: Path):
+    from audiollm.data.dataset import read_rows
+    from audiollm.training.trainer import row_weights
+
+    # Two clips of the same task, one a real recording (its meta has a take), one a synthetic voice.
+    real = {"audio": "tone0.wav", "prompt": "What is this sound?", "answer": "dog", "task": "word",
+            "meta": {"take": 1}}
+    voice = {"audio": "tone1.wav", "prompt": "What is said?", "answer": "hi", "task": "word",
+             "meta": {"voice": "espeak-ng/en"}}
+    manifest = write_manifest(tmp_path / "data", extra=[real, voice])
+    rows = read_rows([str(manifest)])
+    weights = row_weights(rows, {"word": 2.0}, {"real sounds": 4.0, "synthetic voices": 0.5})
+    assert weights is not None and weights[-2:] == [8.0, 1.0] and set(weights[:-2]) == {2.0}
+    assert row_weights(rows, {}, {}) is None
+
+    with pytest.raises(ValueError, match="music"):
+        train(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "data.family_weights.music=2")))
+    assert not (tmp_path / "run").exists()
+
+
 def test_feature_cache_separates_encoders_and_settings(tiny_config, tmp_path: Path):
     import dataclasses
 

@@ -148,7 +148,7 @@ class ManifestDataset:
         except ValueError:  # a stand-in that cannot play is reported on its own rows; this row keeps its audio
             return None
 
-    def _notes(self, example: Example, text: str, swapped: bool = False) -> list[ClipNotes] | None:
+    def _notes(self, example: Example, text: str, swapped: bool) -> list[ClipNotes] | None:
         if self.transcripts is None and self.tags is None:
             return None
         # A speed-perturbed clip says the same words and makes the same sound: its notes are the original file's.

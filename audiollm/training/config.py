@@ -27,6 +27,10 @@ class DataConfig:
     # How often a task's rows are drawn per epoch (default 1): 5 shows each row five times, 0.25 a random quarter of
     # them; balances a mix in which some tasks have a hundred times more rows than others.
     task_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Multiplies the task weight of a source family's rows (families as evaluation tables name them:
+    # audiollm/data/starter/families.py), so ``{real sounds: 8}`` draws questions about the real recordings eight
+    # times as often without also drawing the synthetic corpus's far more numerous questions of the same tasks.
+    family_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     # Rows with a clip longer than this are skipped (and reported), not truncated.
     max_audio_seconds: float = 30.0
     # Clips whose peak amplitude stays below this are silent: nothing to learn, skipped and reported.
@@ -145,6 +149,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if any(w <= 0 for w in cfg.data.task_weights.values()):
         raise ConfigError(f"{path}: data.task_weights must be positive (drop a task with data.tasks): "
                           f"{cfg.data.task_weights}")
+    if any(w <= 0 for w in cfg.data.family_weights.values()):
+        raise ConfigError(f"{path}: data.family_weights must be positive: {cfg.data.family_weights}")
     if any(not 0.5 <= f <= 2.0 for f in cfg.data.speed_factors) or not cfg.data.speed_factors:
         raise ConfigError(f"{path}: data.speed_factors must be speeds between 0.5 and 2.0, got "
                           f"{cfg.data.speed_factors}")

@@ -21,6 +21,7 @@ from ..data.augment import SpeedPerturbation
 from ..data.collate import TrainBatch, collate
 from ..data.dataset import ClipTags, ManifestDataset, Row, read_rows, reference_transcripts
 from ..data.sampler import LengthGroupedBatches
+from ..data.starter.families import row_family
 from ..model import AudioLLM, load_model
 from ..processor import AudioProcessor
 from .backend import Backend
@@ -49,6 +50,14 @@ class TrainResult:
     cache_misses: int
 
 
+def row_weights(rows: list[Row], tasks: dict[str, float], families: dict[str, float]) -> list[float] | None:
+    """Each row's draws per epoch: its task's weight times its source family's (1 where unnamed), or None (every row
+    once) when neither is set."""
+    if not tasks and not families:
+        return None
+    return [tasks.get(r.example.task or "", 1.0) * families.get(row_family(r.example.meta) or "", 1.0) for r in rows]
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     out = Path(cfg.output_dir)
     rows = [r for r in read_rows(cfg.data.train) if not cfg.data.tasks or r.example.task in cfg.data.tasks]
@@ -57,6 +66,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     unknown = sorted(set(cfg.data.task_weights) - {r.example.task for r in rows})
     if unknown:
         raise ValueError(f"data.task_weights names task(s) {', '.join(unknown)} that no training row has")
+    unknown = sorted(set(cfg.data.family_weights) - {row_family(r.example.meta) for r in rows})
+    if unknown:
+        raise ValueError(f"data.family_weights names source famil(ies) {', '.join(unknown)} that no training row "
+                         "has")
     dev_rows = read_rows([cfg.eval.manifest]) if cfg.eval.manifest else []
     if cfg.mode == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
         dev_rows = [r for r in dev_rows if r.example.task in cfg.data.tasks]
@@ -97,7 +110,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             # CTC aligns one clip with one transcript; other rows are reported, not guessed at.
             dataset.skipped.update({r.where: f"align mode needs one clip per row, this row has "
                                     f"{len(r.example.audio)}" for r in rows if len(r.example.audio) != 1})
-        weights = [cfg.data.task_weights.get(r.example.task, 1.0) for r in rows] if cfg.data.task_weights else None
+        weights = row_weights(rows, cfg.data.task_weights, cfg.data.family_weights)
         batches = LengthGroupedBatches(dataset.lengths(), cfg.micro_batch_size, cfg.seed, backend.rank,
                                        backend.world_size, weights)
         cache = None
