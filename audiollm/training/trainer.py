@@ -68,8 +68,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         raise ValueError(f"data.task_weights names task(s) {', '.join(unknown)} that no training row has")
     unknown = sorted(set(cfg.data.family_weights) - {row_family(r.example.meta) for r in rows})
     if unknown:
-        raise ValueError(f"data.family_weights names source famil(ies) {', '.join(unknown)} that no training row "
-                         "has")
+        raise ValueError(f"data.family_weights names {', '.join(unknown)}: no training row is of that source family")
     dev_rows = read_rows([cfg.eval.manifest]) if cfg.eval.manifest else []
     if cfg.mode == "align" and cfg.data.tasks:  # the read-out is a transcript: score it on transcription rows
         dev_rows = [r for r in dev_rows if r.example.task in cfg.data.tasks]
