@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 13
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 15
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -176,6 +176,12 @@ def test_released_recipe_is_a_chain_of_stages():
     assert {"encoder.transcript=whisper", "encoder.layers=all", "encoder.tags=5"} <= set(last.model_overrides)
     assert last.data.transcript_source == "reference" and last.data.tag_dropout > 0 and last.data.tag_speech_clips > 0
     assert any(p.endswith("text.jsonl") for p in last.data.train) and last.data.task_weights["text"] > 0
+    # Stages 14 and 15 name the labels a question asks about, play another labelled clip under most sound rows'
+    # answers, and then draw the real recordings' questions more often than the synthetic voices'.
+    swap, real = stages[13], stages[14]
+    assert "encoder.named_tags=true" in swap.model_overrides and swap.data.audio_swap >= 0.5
+    assert real.data.audio_swap == swap.data.audio_swap and real.model_overrides == []
+    assert real.data.family_weights["real sounds"] > 1 > real.data.family_weights["synthetic voices"]
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):
