@@ -27,13 +27,29 @@ SUPPORTED = ("LlamaForCausalLM", "Qwen2ForCausalLM")
 Product = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _product(layer: torch.nn.Linear) -> Product:
-    """``layer``'s product on its own weight (no copy) for ``x`` of shape ``(rows, in)``: through oneDNN in
-    float32, whose result on a plain weight is the same as on one packed for it."""
-    weight, bias = layer.weight, layer.bias
+def _product(weight: torch.Tensor, bias: torch.Tensor | None) -> Product:
+    """The product ``x @ weight.T + bias`` for ``x`` of shape ``(rows, in)``: through oneDNN in float32, whose
+    result on a plain weight is the same as on one packed for it."""
     if weight.dtype == torch.float32 and torch.backends.mkldnn.is_available():
         return lambda x: torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return lambda x: F.linear(x, weight, bias)
+
+
+def _fused(layers: list[torch.nn.Linear]) -> Product:
+    """One product for ``layers`` that read the same input (q/k/v, gate/up), its output the layers' outputs side by
+    side: one larger product a step instead of several small ones. The layers' weights become views of the one
+    fused weight, so the model holds them once and transformers' prefill reads the same values."""
+    fused = torch.cat([layer.weight.detach() for layer in layers])
+    # Llama's attention_bias and mlp_bias, and Qwen2's q/k/v biases, are on every layer of a group or on none.
+    fused_bias = None if layers[0].bias is None else torch.cat([layer.bias.detach() for layer in layers])
+    start = 0
+    for layer in layers:
+        end = start + layer.weight.shape[0]
+        layer.weight.data = fused[start:end]
+        if fused_bias is not None:
+            layer.bias.data = fused_bias[start:end]
+        start = end
+    return _product(fused, fused_bias)
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -56,12 +72,9 @@ class _Layer:
     input_norm: torch.Tensor
     post_norm: torch.Tensor
     eps: float
-    q: Product
-    k: Product
-    v: Product
+    qkv: Product  # q, k and v side by side
     o: Product
-    gate: Product
-    up: Product
+    gate_up: Product  # gate and up side by side
     down: Product
 
 
@@ -75,16 +88,17 @@ class LeanLlama:
         self.kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         body = llm.model
-        self.layers = [
-            _Layer(layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
-                   layer.input_layernorm.variance_epsilon, _product(layer.self_attn.q_proj),
-                   _product(layer.self_attn.k_proj), _product(layer.self_attn.v_proj),
-                   _product(layer.self_attn.o_proj), _product(layer.mlp.gate_proj), _product(layer.mlp.up_proj),
-                   _product(layer.mlp.down_proj))
-            for layer in body.layers]
+        self.layers = []
+        for layer in body.layers:
+            attention, mlp = layer.self_attn, layer.mlp
+            self.layers.append(_Layer(
+                layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
+                layer.input_layernorm.variance_epsilon, _fused([attention.q_proj, attention.k_proj, attention.v_proj]),
+                _product(attention.o_proj.weight, attention.o_proj.bias), _fused([mlp.gate_proj, mlp.up_proj]),
+                _product(mlp.down_proj.weight, mlp.down_proj.bias)))
         self.final_norm = body.norm.weight
         self.final_eps = body.norm.variance_epsilon
-        self.lm_head = _product(llm.lm_head)
+        self.lm_head = _product(llm.lm_head.weight, llm.lm_head.bias)
         self.embed_tokens = body.embed_tokens
         self.rotary = body.rotary_emb
         self.rotation_signs = _rotation_signs(self.head_dim, llm.dtype)
@@ -149,14 +163,15 @@ class LeanCache:
         mask = None if bool(attention.all()) else attention.bool().view(rows, 1, 1, -1)
         for i, layer in enumerate(m.layers):
             normed = _rms_norm(x, layer.input_norm, layer.eps)
-            q = layer.q(normed).view(rows, h, d)
-            k = layer.k(normed).view(rows, kv, d)
+            q, k, v = layer.qkv(normed).split((h * d, kv * d, kv * d), dim=1)
+            q, k = q.reshape(rows, h, d), k.reshape(rows, kv, d)
             self.keys[i, :, :, at] = k * cos + torch.bmm(k, rotation)
-            self.values[i, :, :, at] = layer.v(normed).view(rows, kv, d)
+            self.values[i, :, :, at] = v.reshape(rows, kv, d)
             attended = F.scaled_dot_product_attention(
                 (q * cos + torch.bmm(q, rotation)).unsqueeze(2), self.keys[i, :, :, : at + 1],
                 self.values[i, :, :, : at + 1], attn_mask=mask, scale=d**-0.5, enable_gqa=True)
             x = x + layer.o(attended.reshape(rows, h * d))
             normed = _rms_norm(x, layer.post_norm, layer.eps)
-            x = x + layer.down(F.silu(layer.gate(normed)) * layer.up(normed))
+            gate, up = layer.gate_up(normed).chunk(2, dim=1)
+            x = x + layer.down(F.silu(gate) * up)
         return m.lm_head(_rms_norm(x, m.final_norm, m.final_eps))
