@@ -86,6 +86,20 @@ def test_only_the_encoder_stays_frozen(trained: AudioLLM):
     assert not any(n.startswith("encoder.") for n in trainable)
 
 
+def test_generating_mid_training_answers_as_in_eval_mode_and_leaves_training_on(trained: AudioLLM):
+    audio, prompt, _ = PAIRS[0]
+    evaluating = trained.generate(audio=audio, prompt=prompt)
+    trained.train()  # the frozen encoder stays in eval mode, the projector and LLM train
+    training = [module.training for module in trained.modules()]
+    try:
+        assert trained.generate(audio=audio, prompt=prompt) == evaluating
+        assert [module.training for module in trained.modules()] == training
+    finally:
+        trained.eval()
+    assert trained.generate(audio=audio, prompt=prompt) == evaluating
+    assert not any(module.training for module in trained.modules())
+
+
 def test_batched_generation_equals_one_at_a_time(trained: AudioLLM):
     audios = [audio for audio, _, _ in PAIRS]
     prompts = [prompt for _, prompt, _ in PAIRS]
