@@ -60,6 +60,9 @@ class EncoderConfig:
     # prompt's words name (a question's options, the sound a yes/no question asks about), likeliest first, so the
     # LLM reads them against what the tagger heard even when they are not among its best.
     named_tags: bool = False
+    # Decimals of the tag lines' percentages: at 0 a label at 0.7 % and one at 0.05 % both read "1%" or "0%", where a
+    # held-out clip's own label is often below 2 % and the others far below it; 1 reads "0.7%" and "0.1%".
+    tag_decimals: int = 0
     # Which 30 s windows hold speech (the others get no transcript, so a doorbell or a dog gets none): silero-vad
     # (measured best, audiollm/vad.py), or Whisper's no-speech probability (the <|nocaptions|> token at the first
     # step) below ``no_speech_threshold``.

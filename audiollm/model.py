@@ -256,7 +256,7 @@ class AudioLLM(nn.Module):
     @property
     def tag_lines(self) -> TagLines:
         """What the config has the prompt say of a clip's sound tagger reading, in training and generation alike."""
-        return TagLines(self.config.encoder.tags, self.config.encoder.named_tags)
+        return TagLines(self.config.encoder.tags, self.config.encoder.named_tags, self.config.encoder.tag_decimals)
 
     # ---- forward ------------------------------------------------------------------------------------------
 

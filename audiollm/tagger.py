@@ -70,9 +70,9 @@ def named_labels(labels: Sequence[str], text: str) -> list[str]:
     return [label for _, label in sorted(found)]
 
 
-def _listed(pairs: Sequence[tuple[str, float]]) -> str:
+def _listed(pairs: Sequence[tuple[str, float]], decimals: int) -> str:
     # Labels may hold commas ("walk, footsteps"), so semicolons part them.
-    return "; ".join(f"{label} ({p:.0%})" for label, p in pairs)
+    return "; ".join(f"{label} ({p:.{decimals}%})" for label, p in pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,29 +81,31 @@ class SoundReading:
 
     probabilities: dict[str, float]
 
-    def best(self, top: int) -> str:
-        """The ``top`` likeliest labels, best first: ``rain (71%); thunder (12%)``."""
+    def best(self, top: int, decimals: int = 0) -> str:
+        """The ``top`` likeliest labels, best first: ``rain (71%); thunder (12%)`` (percentages with ``decimals``)."""
         ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])
-        return _listed(ranked[:top])
+        return _listed(ranked[:top], decimals)
 
-    def named(self, text: str) -> str:
+    def named(self, text: str, decimals: int = 0) -> str:
         """Each label ``text`` names with its probability, likeliest first (``goose (1%); chop (0%)``); "" when it
         names none. A question's options are scored as the tagger heard them, whether or not they are among its
         best."""
         names = named_labels(list(self.probabilities), text)
-        return _listed(sorted(((n, self.probabilities[n]) for n in names), key=lambda item: -item[1]))
+        return _listed(sorted(((n, self.probabilities[n]) for n in names), key=lambda item: -item[1]), decimals)
 
 
 @dataclasses.dataclass(frozen=True)
 class TagLines:
     """What a model's config has the prompt say of a clip's reading: its ``top`` best labels, and with ``named``
-    the labels the prompt's own text names."""
+    the labels the prompt's own text names, their percentages with ``decimals``."""
 
     top: int
     named: bool
+    decimals: int = 0
 
     def of(self, reading: SoundReading, text: str) -> tuple[str, str]:
-        return reading.best(self.top), reading.named(text) if self.named else ""
+        return (reading.best(self.top, self.decimals),
+                reading.named(text, self.decimals) if self.named else "")
 
 
 class SoundTagger(nn.Module):

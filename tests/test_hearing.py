@@ -76,6 +76,9 @@ def test_layer_mix_trains_and_its_weights_are_saved_and_loaded(tmp_path: Path):
 def test_feature_cache_key_names_the_stored_layers():
     last, mixed = AudioLLM.from_config(tiny()), AudioLLM.from_config(tiny(layers="all"))
     assert encoder_identity(last).endswith("-layers2") and encoder_identity(mixed).endswith("-layers1.2")
+    # The transcript and tag lines change the prompt, not the frames: a stage that turns them on reuses the cache.
+    tagged = AudioLLM.from_config(tiny(transcript="whisper", tags=5, named_tags=True, tag_decimals=1))
+    assert encoder_identity(tagged) == encoder_identity(last)
 
 
 @pytest.mark.parametrize("layers,words", [([3], "between 1 and 2"), ([1, 1], "distinct"), ("some", "fits none")])

@@ -81,6 +81,10 @@ def test_named_tags_score_each_option_the_question_names_likeliest_first_even_ou
     assert reading.named("What is making this sound?") == ""
     assert TagLines(top=1, named=True).of(reading, "Is it rain?") == ("walk, footsteps (51%)", "rain (30%)")
     assert TagLines(top=1, named=False).of(reading, "Is it rain?") == ("walk, footsteps (51%)", "")
+    # With a decimal, a label the tagger gives 0.6 % no longer reads as one it gives 0.1 %.
+    assert reading.named(question, decimals=1) == "walk, footsteps (51.0%); goose (0.6%); chop (0.4%); cough (0.1%)"
+    assert TagLines(top=2, named=True, decimals=1).of(reading, "Is it a goose?") == (
+        "walk, footsteps (51.0%); rain (30.0%)", "goose (0.6%)")
     line = ClipNotes(sounds="walk, footsteps (51%)", named="rain (30%)").line()
     assert line == SOUNDS_LINE.format("walk, footsteps (51%)") + NAMED_LINE.format("rain (30%)")
 
@@ -101,16 +105,19 @@ def fit_and_spy(model: AudioLLM) -> tuple[list[np.ndarray], torch.Tensor, list[l
     return clips, pooled, captured
 
 
-def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_its_prompt():
-    model = AudioLLM.from_config(tiny(tags=1, named_tags=True))
+@pytest.mark.parametrize("decimals", [0, 1])
+def test_generation_with_named_tags_scores_the_sound_a_question_asks_about_in_its_prompt(decimals: int):
+    model = AudioLLM.from_config(tiny(tags=1, named_tags=True, tag_decimals=decimals))
     clips, pooled, captured = fit_and_spy(model)
     question = "Is this a hum? Answer yes or no."
     model.generate(audio=clips[1], prompt=question, max_new_tokens=2)
     del model.embed
     text = model.tokenizer.decode(captured[0])
     reading = model.tagger.read(pooled[1:])[0]
-    assert reading.best(1).startswith("whistle (") and reading.named(question).startswith("hum (")
-    assert SOUNDS_LINE.format(reading.best(1)) + NAMED_LINE.format(reading.named(question)) in text
+    best, named = reading.best(1, decimals), reading.named(question, decimals)
+    assert best.startswith("whistle (") and named.startswith("hum (")
+    assert SOUNDS_LINE.format(best) + NAMED_LINE.format(named) in text
+    assert ("." in named) == (decimals == 1)
 
 
 def test_training_rows_carry_the_named_tags_of_their_own_question(tmp_path: Path):

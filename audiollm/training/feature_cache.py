@@ -23,14 +23,15 @@ from ..cache import atomic_file
 from ..model import AudioLLM
 
 
-# Encoder settings that change no frame: what the decoder does with them has its own key.
-TRANSCRIPT_SETTINGS = ("transcript", "speech_detector", "no_speech_threshold")
+# Encoder settings that change no frame, only the prompt's text after the audio tokens: the transcript's (which has
+# its own key) and the tag lines'.
+PROMPT_SETTINGS = ("transcript", "speech_detector", "no_speech_threshold", "tags", "named_tags", "tag_decimals")
 
 
 def encoder_identity(model: AudioLLM) -> str:
     """A digest of the encoder's config, the feature settings and a fingerprint of its weights, then the stored
     layers (``-layers6`` for the last of six, ``-layers1.2.3.4.5.6`` for all)."""
-    settings = {k: v for k, v in model.config.to_dict()["encoder"].items() if k not in TRANSCRIPT_SETTINGS}
+    settings = {k: v for k, v in model.config.to_dict()["encoder"].items() if k not in PROMPT_SETTINGS}
     digest = _weights_digest(json.dumps(settings, sort_keys=True), model.encoder.whisper)
     return f"{digest}-layers{'.'.join(map(str, model.encoder.layers))}"
 
