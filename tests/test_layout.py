@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 18 and len(RELEASED_RECIPE) == 15
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 19 and len(RELEASED_RECIPE) == 16
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -182,6 +182,9 @@ def test_released_recipe_is_a_chain_of_stages():
     assert "encoder.named_tags=true" in swap.model_overrides and swap.data.audio_swap >= 0.5
     assert real.data.audio_swap == swap.data.audio_swap and real.model_overrides == []
     assert real.data.family_weights["real sounds"] > 1 > real.data.family_weights["synthetic voices"]
+    # Stage 16 reads the tags' percentages to a decimal, every sound row under another clip's audio.
+    finer = stages[15]
+    assert finer.model_overrides == ["encoder.tag_decimals=1"] and finer.data.audio_swap == 1.0
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):
