@@ -23,6 +23,10 @@ class ConfigError(ValueError):
     """A configuration file or override that does not fit its schema."""
 
 
+# The most decimals a tag line's percentages take: past two, a calibrated probability's digits are noise.
+MAX_TAG_DECIMALS = 2
+
+
 @dataclasses.dataclass
 class RandomWhisperConfig:
     """Dimensions of a randomly initialised Whisper encoder (tests, no download)."""
@@ -68,6 +72,15 @@ class EncoderConfig:
     # step) below ``no_speech_threshold``.
     speech_detector: Literal["silero-vad", "whisper"] = "silero-vad"
     no_speech_threshold: float = 0.6
+
+    def __post_init__(self) -> None:
+        # Checked here, not at the first prompt: a saved model with a bad value would load and then fail per request.
+        if self.tags < 0:
+            raise ConfigError(f"encoder.tags must be 0 (no tag line) or more, got {self.tags}")
+        if not 0 <= self.tag_decimals <= MAX_TAG_DECIMALS:
+            raise ConfigError(f"encoder.tag_decimals must be 0 to {MAX_TAG_DECIMALS}, got {self.tag_decimals}")
+        if not 0 <= self.no_speech_threshold <= 1:
+            raise ConfigError(f"encoder.no_speech_threshold is a probability (0 to 1), got {self.no_speech_threshold}")
 
 
 @dataclasses.dataclass

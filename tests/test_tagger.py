@@ -326,3 +326,12 @@ def test_tag_settings_are_checked(setting: str):
 
     with pytest.raises(ConfigError, match=setting.split("=")[0].removeprefix("data.")):
         load_train_config(ROOT / "configs/train/tiny.yaml", ["data.train=[x.jsonl]", setting])
+
+
+@pytest.mark.parametrize("setting", ["encoder.tag_decimals=-1", "encoder.tag_decimals=3", "encoder.tags=-2",
+                                     "encoder.no_speech_threshold=1.5"])
+def test_encoder_tag_settings_are_checked_when_the_config_loads(setting: str):
+    from audiollm.config import AudioLLMConfig, ConfigError
+
+    with pytest.raises(ConfigError, match=setting.split("=")[0]):
+        AudioLLMConfig.from_yaml(ROOT / "configs/models/tiny.yaml", [setting])
