@@ -205,6 +205,7 @@ def test_browser_upload_ask_and_read_the_answer(browser, demo_url: str, tmp_path
 
 @pytest.mark.browser
 def test_browser_fake_microphone(browser, demo_url: str, tmp_path: Path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -216,7 +217,8 @@ def test_browser_fake_microphone(browser, demo_url: str, tmp_path: Path):
     driver = browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                      f"--use-file-for-fake-audio-capture={clip}")
     driver.get(demo_url)
-    wait = WebDriverWait(driver, 60)
+    # The stop button is replaced as the recording ends: a check that found it may see it detached, so look again.
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button[aria-label='Record audio']"))
     driver.find_element(By.CSS_SELECTOR, "#clip button[aria-label='Record audio']").click()  # upload comes first
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip button.record-button"))
