@@ -22,6 +22,7 @@ from audiollm.data.sampler import LengthGroupedBatches
 from audiollm.training import backend
 from audiollm.training.config import load_train_config
 from audiollm.training.metrics import read_metrics
+from audiollm.training.soup import train_recipe, trained_weights
 from audiollm.training.trainer import train
 from tests.conftest import ROOT, tone
 from tests.train_helpers import TINY_TRAIN, TONES, losses, overrides, write_manifest
@@ -346,3 +347,41 @@ def test_a_stage_stopped_early_keeps_the_learning_rates_of_its_longer_schedule(t
     planned = rates("max_steps=20")
     assert rates("max_steps=6", "optimizer.schedule_steps=20") == planned
     assert rates("max_steps=6")[5] < planned[5]  # without it, the shorter run decays faster
+
+
+def test_a_soup_of_seeds_saves_the_average_of_its_runs_and_resumes_without_retraining(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    start = tmp_path / "start"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, start, "max_steps=4")))
+    out = tmp_path / "soup"
+    cfg = load_train_config(TINY_TRAIN, overrides(manifest, out, f"model={start}", "max_steps=4", "soup_seeds=[3,5]"))
+    assert train_recipe(cfg) == out
+
+    models = [AudioLLM.from_pretrained(d, merge_lora=False) for d in (out / "seed-3", out / "seed-5", out)]
+    seed3, seed5, soup = (trained_weights(m) for m in models)
+    assert any(not torch.equal(seed3[k], seed5[k]) for k in seed3)  # the seeds took different batches
+    assert any("lora_" in k for k in soup) and any(k.startswith("projector.") for k in soup)
+    for name, mean in soup.items():
+        torch.testing.assert_close(mean, (seed3[name] + seed5[name]) / 2)
+    assert isinstance(models[2].generate(audio=str(tmp_path / "data" / "tone0.wav"), prompt="Is the pitch high or low?",
+                                         max_new_tokens=4), str)
+
+    with pytest.raises(ValueError, match="--resume"):
+        train_recipe(cfg)
+    before = (out / "seed-3" / "metrics.csv").read_text()
+    train_recipe(cfg, resume=True)  # both seeds are done: nothing retrains, the average is the same
+    assert (out / "seed-3" / "metrics.csv").read_text() == before
+    for name, mean in trained_weights(AudioLLM.from_pretrained(out, merge_lora=False)).items():
+        assert torch.equal(mean, soup[name])
+
+
+@pytest.mark.parametrize("seeds", ["[1]", "[1,1]"])
+def test_soup_seeds_names_two_or_more_distinct_seeds(tmp_path: Path, seeds: str):
+    with pytest.raises(ConfigError, match="soup_seeds"):
+        load_train_config(TINY_TRAIN, overrides(tmp_path / "m.jsonl", tmp_path / "run", f"soup_seeds={seeds}"))
+
+
+def test_a_soup_refuses_a_start_that_gives_each_seed_its_own_initial_weights(tmp_path: Path):
+    manifest = write_manifest(tmp_path / "data")
+    with pytest.raises(ConfigError, match="starts from"):
+        train_recipe(load_train_config(TINY_TRAIN, overrides(manifest, tmp_path / "run", "soup_seeds=[0,1]")))

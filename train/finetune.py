@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     set_verbosity(args.verbose)
     # Imported once the verbosity is set: transformers reads it when first imported.
     from audiollm.training.config import load_train_config
-    from audiollm.training.trainer import train
+    from audiollm.training.soup import train_recipe
 
-    train(load_train_config(args.config, args.overrides), resume=args.resume)
+    train_recipe(load_train_config(args.config, args.overrides), resume=args.resume)
     return 0
 
 

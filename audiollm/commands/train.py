@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..training.config import load_train_config
-    from ..training.trainer import train
+    from ..training.soup import train_recipe
 
     cfg = load_train_config(args.config, args.overrides)  # config errors before anything heavy loads
-    train(cfg, resume=args.resume)
+    train_recipe(cfg, resume=args.resume)
     return 0

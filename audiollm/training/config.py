@@ -120,6 +120,9 @@ class TrainConfig:
     micro_batch_size: int = 8
     grad_accum: int = 1
     seed: int = 0
+    # A model soup: train once per seed listed, each run in <output_dir>/seed-<n>, and save the average of their
+    # trained weights as the model (training/soup.py). Empty: one run with ``seed``.
+    soup_seeds: list[int] = dataclasses.field(default_factory=list)
     # Mixed precision on GPU; on a CPU, bf16 autocast where the CPU has bf16 instructions, else float32.
     precision: Literal["fp32", "bf16", "fp16"] = "bf16"
     gradient_checkpointing: bool = False
@@ -166,6 +169,9 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if cfg.data.tag_folds < 2:
         raise ConfigError(f"{path}: data.tag_folds must be at least 2 (a clip's tags come from the other folds), "
                           f"got {cfg.data.tag_folds}")
+    if len(cfg.soup_seeds) == 1 or len(set(cfg.soup_seeds)) != len(cfg.soup_seeds):
+        raise ConfigError(f"{path}: soup_seeds lists the seeds of the runs to average, at least two and each once, "
+                          f"got {cfg.soup_seeds}")
     if cfg.checkpoint.every_steps < 1 or cfg.checkpoint.keep_last < 1:
         raise ConfigError(f"{path}: checkpoint.every_steps and checkpoint.keep_last must be at least 1")
     return cfg

@@ -55,22 +55,29 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
     return {name: sorted(points.items()) for name, points in series.items()}
 
 
-def plot_metrics(csv_path: Path, png_path: Path) -> None:
-    """Training loss on the left; dev-set scores (if any) on the right, against the same steps."""
+def plot_metrics(csv_path: Path | dict[str, Path], png_path: Path) -> None:
+    """Training loss on the left; dev-set scores (if any) on the right, against the same steps. Given runs by name
+    (a soup's seeds), one curve per run and metric, named."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = read_metrics(csv_path) if csv_path.is_file() else {}
-    dev = {k: v for k, v in series.items() if k.startswith("dev/")}
-    fig, axes = plt.subplots(1, 2 if dev else 1, figsize=(11 if dev else 6, 4), squeeze=False)
-    loss = series.get("train/loss", [])
-    axes[0][0].plot([s for s, _ in loss], [v for _, v in loss], label="train loss")
+    runs = csv_path if isinstance(csv_path, dict) else {"": csv_path}
+    series = {run: read_metrics(path) if path.is_file() else {} for run, path in runs.items()}
+    dev = {run: {k: v for k, v in named.items() if k.startswith("dev/")} for run, named in series.items()}
+    any_dev = any(dev.values())
+    fig, axes = plt.subplots(1, 2 if any_dev else 1, figsize=(11 if any_dev else 6, 4), squeeze=False)
+    for run, named in series.items():
+        loss = named.get("train/loss", [])
+        axes[0][0].plot([s for s, _ in loss], [v for _, v in loss], label=" ".join(filter(None, [run, "train loss"])))
+        for name, points in dev[run].items():
+            axes[0][1].plot([s for s, _ in points], [v for _, v in points], marker="o",
+                            label=" ".join(filter(None, [run, name[4:]])))
     axes[0][0].set(xlabel="step", ylabel="loss", title="training loss")
-    if dev:
-        for name, points in dev.items():
-            axes[0][1].plot([s for s, _ in points], [v for _, v in points], marker="o", label=name[4:])
+    if len(runs) > 1:
+        axes[0][0].legend()
+    if any_dev:
         axes[0][1].set(xlabel="step", title="dev set")
         axes[0][1].legend()
     fig.tight_layout()
