@@ -129,7 +129,7 @@ RELEASED_RECIPE = sorted((CONFIGS / "train" / "default").glob("stage*.yaml"), ke
 def test_every_yaml_under_configs_is_a_model_or_training_config():
     models = sorted((CONFIGS / "models").glob("*.yaml"))
     assert sorted(CONFIGS.rglob("*.yaml")) == sorted([*models, *TRAIN_CONFIGS])
-    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 19 and len(RELEASED_RECIPE) == 16
+    assert len(models) >= 2 and len(TRAIN_CONFIGS) >= 19 and len(RELEASED_RECIPE) == 17
 
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "models").glob("*.yaml")), ids=lambda p: p.name)
@@ -185,6 +185,10 @@ def test_released_recipe_is_a_chain_of_stages():
     # Stage 16 reads the tags' percentages to a decimal, every sound row under another clip's audio.
     finer = stages[15]
     assert finer.model_overrides == ["encoder.tag_decimals=1"] and finer.data.audio_swap == 1.0
+    # Stage 17 draws four-option questions as often as yes/no, twice the sound questions, and averages two seeds.
+    soup = stages[16]
+    assert soup.soup_seeds == [0, 1] and soup.data.task_weights["mcq"] == soup.data.task_weights["yesno"] == 2
+    assert soup.data.task_weights["sound_event"] == 1 and soup.data.audio_swap == 1.0
 
 
 def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path):
