@@ -381,6 +381,17 @@ def test_soup_seeds_names_two_or_more_distinct_seeds(tmp_path: Path, seeds: str)
         load_train_config(TINY_TRAIN, overrides(tmp_path / "m.jsonl", tmp_path / "run", f"soup_seeds={seeds}"))
 
 
+def test_a_soup_under_a_launcher_says_how_to_train_its_seeds_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    manifest = write_manifest(tmp_path / "data")
+    start = tmp_path / "start"
+    train(load_train_config(TINY_TRAIN, overrides(manifest, start, "max_steps=2")))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "soup"
+    with pytest.raises(ConfigError, match=f"output_dir={out}/seed-N"):
+        train_recipe(load_train_config(TINY_TRAIN, overrides(manifest, out, f"model={start}", "soup_seeds=[0,1]")))
+    assert not out.exists()
+
+
 def test_a_soup_refuses_a_start_that_gives_each_seed_its_own_initial_weights(tmp_path: Path):
     manifest = write_manifest(tmp_path / "data")
     with pytest.raises(ConfigError, match="starts from"):

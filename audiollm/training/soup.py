@@ -9,6 +9,7 @@ resumed with ``--resume``); the averaged model is written to ``output_dir`` itse
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ..model import CONFIG_FILE, AudioLLM, load_model
 from .checkpoint import checkpoints
 from .config import MODE_LORA, TrainConfig
 from .metrics import LOSS_PNG, METRICS_CSV, plot_metrics
-from .trainer import train
+from .trainer import REPORT_FILE, train
 
 
 def seed_dir(out: Path, seed: int) -> Path:
@@ -33,13 +34,25 @@ def train_recipe(cfg: TrainConfig, resume: bool = False) -> Path:
     check_shared_start(cfg)
     out = Path(cfg.output_dir)
     runs = [seed_dir(out, seed) for seed in cfg.soup_seeds]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A launcher's rendezvous serves one process group; a second seed's run could not form its own.
+        raise ConfigError(f"soup_seeds trains its seeds one after another in one process; under a launcher, train "
+                          f"each seed as its own launch (soup_seeds=[] seed=N output_dir={runs[0].parent}/seed-N), "
+                          "then `audiollm train` this config with --resume, in one process, averages them")
     for seed, run in zip(cfg.soup_seeds, runs):
+        if resume and finished(run, cfg.max_steps):
+            continue  # its model is saved (and a run a launcher trained could not be reloaded in one process)
         # A seed's run resumes where it has checkpoints; one not started yet starts fresh.
         train(dataclasses.replace(cfg, seed=seed, output_dir=str(run), soup_seeds=[]),
               resume=resume and bool(checkpoints(run)))
-    if int(os.environ.get("RANK", "0")) == 0:
-        average_runs(runs, out)
+    average_runs(runs, out)
     return out
+
+
+def finished(run: Path, max_steps: int) -> bool:
+    """Whether ``run`` saved its model after ``max_steps`` steps."""
+    report = run / REPORT_FILE
+    return report.is_file() and json.loads(report.read_text())["steps"] >= max_steps
 
 
 def check_shared_start(cfg: TrainConfig) -> None:
