@@ -27,6 +27,11 @@ class ConfigError(ValueError):
 MAX_TAG_DECIMALS = 2
 
 
+def is_model_config(spec: str | Path) -> bool:
+    """Whether a ``--model`` spec names a model config YAML (a fresh model) rather than saved weights."""
+    return str(spec).endswith((".yaml", ".yml"))
+
+
 @dataclasses.dataclass
 class RandomWhisperConfig:
     """Dimensions of a randomly initialised Whisper encoder (tests, no download)."""

@@ -18,7 +18,7 @@ import numpy as np
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from .audio import AudioError, load_audio, to_pcm16  # noqa: E402 - after the environment is set
-from .config import DEFAULT_PROMPT  # noqa: E402
+from .config import DEFAULT_PROMPT, is_model_config  # noqa: E402
 from .conversation import AudioPart, Message, Part, TextPart  # noqa: E402
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def describe_model(spec: str) -> ModelInfo:
     from .model import RELEASED_DIR
 
     path = RELEASED_DIR / "default" if spec == "default" else Path(spec).expanduser()
-    if spec.endswith((".yaml", ".yml")):
+    if is_model_config(spec):
         return ModelInfo(path.stem, f"a fresh model built from {path.name} (its projector is untrained)")
     for name in ("MODEL_CARD.md", "README.md"):
         if (path / name).is_file():

@@ -19,7 +19,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from .alignment import blank_token_id, ctc_alignment_loss, greedy_ctc_ids
 from .audio import (SAMPLE_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, AudioInput, audio_seconds, encoder_frames,
                     load_audio, log_mel, split_windows)
-from .config import DEFAULT_PROMPT, AudioLLMConfig
+from .config import DEFAULT_PROMPT, AudioLLMConfig, is_model_config
 from .conversation import AudioPart, Message, user_prompt
 from .encoder import FrozenWhisperEncoder, build_whisper
 from .generation import AnswerText, Generation, GenerationRequest, Row, decode, sampler
@@ -622,7 +622,7 @@ def load_model(spec: str | Path, overrides: list[str] | None = None, device: str
                dtype: str | None = "auto", merge_lora: bool = True) -> AudioLLM:
     """What ``--model`` names: a model config YAML (built fresh), or anything :meth:`AudioLLM.from_pretrained` takes,
     placed on ``device`` in ``dtype``. Training passes None for both and ``merge_lora=False``."""
-    if str(spec).endswith((".yaml", ".yml")):
+    if is_model_config(spec):
         return AudioLLM.from_config(AudioLLMConfig.from_yaml(spec, overrides))._place(device, dtype)
     return AudioLLM.from_pretrained(spec, overrides, device, dtype, merge_lora)
 

@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from ..config import DEFAULT_MODEL, MODEL_HELP, option
+from ..config import DEFAULT_MODEL, MODEL_HELP, is_model_config, option
 from ..placement import DEVICE_HELP, DTYPE_HELP
 
 API_KEY_ENV = "AUDIOLLM_API_KEY"
@@ -73,4 +73,4 @@ class ServeConfig:
         if self.model_name:
             return self.model_name
         spec = str(self.model)
-        return Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec
+        return Path(spec).stem if is_model_config(spec) else spec

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from ..config import ConfigError, load_yaml
+from ..config import ConfigError, is_model_config, load_yaml
 from ..data.augment import SPEED_SENSITIVE_TASKS
 
 # What a run trains (its ``mode``); the model config's LoRA switch follows from it. "align" trains the projector
@@ -133,7 +133,7 @@ class TrainConfig:
     def model_config_overrides(self) -> list[str]:
         """The model overrides this run applies: the mode's LoRA switch and precision settings, then the user's."""
         # A saved model's LoRA stays as it is in projector mode: applied, frozen (the trainer freezes the LLM).
-        keeps_lora = self.mode == "projector" and not self.model.endswith((".yaml", ".yml"))
+        keeps_lora = self.mode == "projector" and not is_model_config(self.model)
         return [
             *([] if keeps_lora else [f"lora.enabled={str(MODE_LORA[self.mode]).lower()}"]),
             f"gradient_checkpointing={str(self.gradient_checkpointing).lower()}",

@@ -43,7 +43,7 @@ class MetricsLogger:
             return
         assert self.writer is not None
         self.writer.close()
-        plot_metrics(self.out_dir / METRICS_CSV, self.out_dir / LOSS_PNG)
+        plot_metrics({"": self.out_dir / METRICS_CSV}, self.out_dir / LOSS_PNG)
 
 
 def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -55,15 +55,14 @@ def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
     return {name: sorted(points.items()) for name, points in series.items()}
 
 
-def plot_metrics(csv_path: Path | dict[str, Path], png_path: Path) -> None:
-    """Training loss on the left; dev-set scores (if any) on the right, against the same steps. Given runs by name
-    (a soup's seeds), one curve per run and metric, named."""
+def plot_metrics(runs: dict[str, Path], png_path: Path) -> None:
+    """Training loss on the left; dev-set scores (if any) on the right, against the same steps: one curve per run's
+    ``metrics.csv`` and metric, named by the run's key when there are several (a soup's seeds; one run's key is "")."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = csv_path if isinstance(csv_path, dict) else {"": csv_path}
     series = {run: read_metrics(path) if path.is_file() else {} for run, path in runs.items()}
     dev = {run: {k: v for k, v in named.items() if k.startswith("dev/")} for run, named in series.items()}
     any_dev = any(dev.values())

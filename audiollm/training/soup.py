@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import AudioLLMConfig, ConfigError
+from ..config import AudioLLMConfig, ConfigError, is_model_config
 from ..model import CONFIG_FILE, AudioLLM, load_model
 from .checkpoint import checkpoints
 from .config import MODE_LORA, TrainConfig
@@ -38,7 +38,7 @@ def train_recipe(cfg: TrainConfig, resume: bool = False) -> Path:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # A launcher's rendezvous serves one process group; a second seed's run could not form its own.
         raise ConfigError(f"soup_seeds trains its seeds one after another in one process; under a launcher, train "
-                          f"each seed as its own launch (soup_seeds=[] seed=N output_dir={runs[0].parent}/seed-N), "
+                          f"each seed as its own launch (soup_seeds=[] seed=N output_dir={out}/seed-N), "
                           "then `audiollm train` this config with --resume, in one process, averages them")
     for seed, run in zip(cfg.soup_seeds, runs):
         if resume and finished(run, cfg.max_steps):
@@ -58,7 +58,7 @@ def finished(run: Path, max_steps: int) -> bool:
 
 def check_shared_start(cfg: TrainConfig) -> None:
     """Refuse a soup whose seeds would not start from the same weights: an average of unrelated weights is noise."""
-    if cfg.model.endswith((".yaml", ".yml")):
+    if is_model_config(cfg.model):
         raise ConfigError(f"soup_seeds: every seed's run starts from {cfg.model}, a model config, so each would build "
                           "its own random projector; train a stage first and start the soup from its folder")
     saved = Path(cfg.model) / CONFIG_FILE
