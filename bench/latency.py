@@ -8,8 +8,9 @@ Three parts, all in one run so that a busy machine slows them alike:
 1. decode: the LLM alone on one text prompt, greedy, ``--max-new-tokens`` tokens, repeats interleaved: tokens/s
    after the first token (``(tokens - 1) / (last - first)``) for the lean step on oneDNN products (how inference
    decodes on the CPU, ``audiollm/lean_decoder.py``), transformers' own step with LoRA merged, with LoRA applied
-   through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch) on the merged LLM,
-   and the ratio lean / CTranslate2. bfloat16 is measured too when the CPU has AVX512-BF16 or AMX.
+   through peft (how it loaded before), and CTranslate2 (float32, as many threads as torch, in a process of its
+   own: ``bench/ct2_worker.py``) on the merged LLM, and the ratio lean / CTranslate2. bfloat16 is measured too
+   when the CPU has AVX512-BF16 or AMX.
 2. answers: greedy answers to the example clips' prompts and the text-skill test's 30 prompts, lean, peft (and
    bfloat16) each beside transformers' step: "same" or the first that differs.
 3. turns: for each clip length (speech from examples/speech.flac, repeated to length) one untimed warm-up turn, then
@@ -29,11 +30,14 @@ tiny random model. The line "model:" says which one was measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from audiollm.quiet import add_verbose_flag, quiet_unless_verbose
@@ -95,24 +99,35 @@ def ours(llm: torch.nn.Module, lean: LeanLlama | None, tokenizer, ids: list[int]
     return (last - first) / (end - start) if last > first else float("nan"), row.text.ids
 
 
-def ctranslate2_runner(model: AudioLLM, scratch: Path, threads: int) -> Callable[[list[int], int],
-                                                                              tuple[float, list[int]]]:
+@contextlib.contextmanager
+def ctranslate2_runner(model: AudioLLM, scratch: Path, threads: int) -> Iterator[Callable[[list[int], int],
+                                                                                         tuple[float, list[int]]]]:
+    """CTranslate2 on ``model``'s merged LLM, decoding in a process of its own (``bench/ct2_worker.py``: in this one
+    it and our decoding slow each other) until the block ends."""
     import ctranslate2
 
     model.save_merged(scratch / "merged")
     ctranslate2.converters.TransformersConverter(str(scratch / "merged" / "llm")).convert(
         str(scratch / "ct2"), quantization="float32")
-    generator = ctranslate2.Generator(str(scratch / "ct2"), device="cpu", intra_threads=threads)
+    worker = subprocess.Popen([sys.executable, str(ROOT / "bench" / "ct2_worker.py"), str(scratch / "ct2"),
+                               str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert worker.stdin is not None and worker.stdout is not None
 
     def run(ids: list[int], tokens: int) -> tuple[float, list[int]]:
-        start = model.tokenizer.convert_ids_to_tokens(ids)
-        times, out = [], []
-        for step in generator.generate_tokens(start, max_length=tokens, sampling_topk=1, end_token=[]):
-            times.append(time.perf_counter())
-            out.append(step.token_id)
-        return (len(out) - 1) / (times[-1] - times[0]), out
+        request = {"tokens": model.tokenizer.convert_ids_to_tokens(ids), "max_length": tokens}
+        worker.stdin.write(json.dumps(request) + "\n")
+        worker.stdin.flush()
+        line = worker.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench/ct2_worker.py ended (exit status {worker.wait()})")
+        answer = json.loads(line)
+        return answer["rate"], answer["ids"]
 
-    return run
+    try:
+        yield run
+    finally:
+        worker.stdin.close()
+        worker.wait()
 
 
 def decode_rates(models: dict[str, AudioLLM], ct2: Callable | None, tokens: int, repeats: int) -> None:
@@ -234,8 +249,9 @@ def main() -> None:
         models["bf16"] = pick_model(name, merge_lora=True)[0]._place("cpu", "bfloat16")
     head = None if args.speech == "none" else load_speech(args.speech)
     print(f"model: {name}   speech: {args.speech}   repeats: {args.repeats}   max_new_tokens: {args.max_new_tokens}")
-    with tempfile.TemporaryDirectory() as scratch:
-        ct2 = None if args.skip_ct2 else ctranslate2_runner(model, Path(scratch), torch.get_num_threads())
+    with tempfile.TemporaryDirectory() as scratch, (
+            contextlib.nullcontext() if args.skip_ct2 else
+            ctranslate2_runner(model, Path(scratch), torch.get_num_threads())) as ct2:
         decode_rates(models, ct2, args.max_new_tokens, args.repeats)
     compare_answers(models, 24)
     del models
