@@ -2,13 +2,12 @@
 the CPU.
 
 Profiled on 2 CPU cores with the released model, transformers' step spends most of a token in its matmuls, and
-the matmul kernel matters most: MKL's single-row products run there at about two thirds of the memory bandwidth
-that oneDNN reaches (CTranslate2, which the latency bench measures beside us, uses oneDNN on such CPUs). So each
-product here goes through oneDNN on the LLM's own weights (no copy), the KV cache is allocated once for the whole
-answer, and a layer is about twenty tensor ops with no module calls, mask building or cache bookkeeping. The
-prompt is still prefilled by transformers (one call per answer) and its cache copied in. The other arithmetic is
-transformers' own, value for value (its RMSNorm, rotary tables and SDPA); the products' summation order differs
-in the last bit, and greedy answers stay the same (``bench/latency.py`` compares them).
+the matmul kernel matters most (``audiollm/cpu_products.py``). So each product here goes through oneDNN on the
+LLM's own weights (no copy), the KV cache is allocated once for the whole answer, and a layer is about twenty tensor
+ops with no module calls, mask building or cache bookkeeping. The prompt is still prefilled by transformers (one
+call per answer) and its cache copied in. The other arithmetic is transformers' own, value for value (its RMSNorm,
+rotary tables and SDPA); the products' summation order differs in the last bit, and greedy answers stay the same
+(``bench/latency.py`` compares them).
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from .cpu_products import linear
+
 # Architectures whose decoder layer is exactly: RMSNorm, q/k/v (optional bias), rotary, attention, o, residual,
 # RMSNorm, SiLU-gated MLP, residual. Mistral and Qwen2 can slide their attention window, which is not done here.
 SUPPORTED = ("LlamaForCausalLM", "Qwen2ForCausalLM")
@@ -28,11 +29,7 @@ Product = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _product(weight: torch.Tensor, bias: torch.Tensor | None) -> Product:
-    """The product ``x @ weight.T + bias`` for ``x`` of shape ``(rows, in)``: through oneDNN in float32, whose
-    result on a plain weight is the same as on one packed for it."""
-    if weight.dtype == torch.float32 and torch.backends.mkldnn.is_available():
-        return lambda x: torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    return lambda x: F.linear(x, weight, bias)
+    return lambda x: linear(x, weight, bias)
 
 
 def _fused(layers: list[torch.nn.Linear]) -> Product:

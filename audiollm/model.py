@@ -344,13 +344,16 @@ class AudioLLM(nn.Module):
 
     @contextlib.contextmanager
     def _evaluating(self) -> Iterator[None]:
-        """Eval mode (no dropout) inside, the caller's mode restored after."""
-        was_training = self.training
+        """Eval mode (no dropout) inside, the caller's mode restored after. A model already in eval mode is left as
+        it is: switching walks every module, about 5 ms of each answer's time to first token on 2 CPU cores."""
+        if not self.training:
+            yield
+            return
         self.eval()
         try:
             yield
         finally:
-            self.train(was_training)
+            self.train()
 
     # ---- inference ----------------------------------------------------------------------------------------
 

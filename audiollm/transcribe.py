@@ -16,6 +16,9 @@ from torch import nn
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
+from .cpu_products import linear
+from .lean_whisper import LeanWhisperCache, LeanWhisperDecoder
+
 # Seconds per timestamp token (Whisper's <|0.00|>, <|0.02|>, ...), the same as one encoder frame.
 TIME_PRECISION = 0.02
 # Tokens per window, as openai-whisper (half the decoder's context); a decoder stuck in a loop stops here.
@@ -94,6 +97,11 @@ class WhisperTextDecoder(nn.Module):
         self.decoder.eval()
         return self
 
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores over the vocabulary for each row of ``hidden`` ``(rows, d_model)``: the output projection is the
+        token embeddings. A token's largest product (about 100 MB in float32 for Whisper's 51865 tokens)."""
+        return linear(hidden, self.decoder.embed_tokens.weight)
+
     @torch.no_grad()
     def decode(self, frames: torch.Tensor, timestamps: bool = False, language: str | None = "en",
                audio_frames: int | None = None, task: Task = "transcribe") -> Decoded:
@@ -115,16 +123,24 @@ class WhisperTextDecoder(nn.Module):
         last_timestamp = vocab.timestamp_begin + audio_frames
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         inputs = torch.tensor([prompt], device=memory.device)
+        # The prompt goes through transformers (which fills the cross-attention cache), each token after it
+        # through the lean step where it runs.
+        lean = LeanWhisperDecoder.of(self.decoder)
+        steps: LeanWhisperCache | None = None
         tokens: list[int] = []
         no_speech_prob = 0.0
         for step in range(MAX_TOKENS):
-            out = self.decoder(input_ids=inputs, encoder_hidden_states=memory, cache=cache, use_cache=True)
-            hidden = out.last_hidden_state[0]
+            if steps is not None:
+                hidden = steps(tokens[-1])
+            else:
+                out = self.decoder(input_ids=inputs, encoder_hidden_states=memory, cache=cache, use_cache=True)
+                hidden = out.last_hidden_state[0]
             if step == 0:
                 # Whisper's speech detector: the no-speech token's probability right after <|startoftranscript|>.
-                first = hidden[0] @ self.decoder.embed_tokens.weight.T
+                first = self._logits(hidden[:1])[0]
                 no_speech_prob = float(first.float().softmax(-1)[vocab.no_speech])
-            logits = (hidden[-1] @ self.decoder.embed_tokens.weight.T).float()
+                steps = None if lean is None else lean.start(cache, len(prompt) + MAX_TOKENS)
+            logits = self._logits(hidden[-1:])[0].float()
             self._suppress(logits, tokens, timestamps, last_timestamp)
             token = int(logits.argmax())
             if token == vocab.end:
@@ -143,7 +159,7 @@ class WhisperTextDecoder(nn.Module):
         encoder frames, batch of one)."""
         out = self.decoder(input_ids=torch.tensor([[self.vocab.start]], device=memory.device),
                            encoder_hidden_states=memory)
-        logits = out.last_hidden_state[0, -1] @ self.decoder.embed_tokens.weight.T
+        logits = self._logits(out.last_hidden_state[0, -1:])[0]
         names = list(self.vocab.languages)
         scores = logits[[self.vocab.languages[name] for name in names]]
         return names[int(scores.argmax())]

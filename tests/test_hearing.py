@@ -279,6 +279,40 @@ def test_a_long_recording_is_transcribed_window_by_window(base: AudioLLM):
     assert text.count("lights") == 3, text
 
 
+def test_whispers_lean_step_gives_transformers_hidden_states_bit_for_bit(heard: AudioLLM):
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from audiollm.audio import log_mel
+    from audiollm.lean_whisper import LeanWhisperDecoder
+
+    decoder = heard.encoder.decoder
+    memory = heard.encoder.final(log_mel(tone(2.0, 440), heard.config.encoder.n_mels, True)).unsqueeze(0)
+    prompt = torch.tensor([decoder.vocab.prompt("en", False, "transcribe")])
+    caches = [EncoderDecoderCache(DynamicCache(), DynamicCache()) for _ in range(2)]
+    with torch.inference_mode():
+        for cache in caches:
+            decoder.decoder(input_ids=prompt, encoder_hidden_states=memory, cache=cache, use_cache=True)
+        # With transformers' own products, the lean step's arithmetic is transformers' op for op.
+        lean = LeanWhisperDecoder(decoder.decoder, torch.nn.functional.linear).start(caches[1], 16)
+        for token in (11, 200, 7, 7, 90):
+            reference = decoder.decoder(input_ids=torch.tensor([[token]]), encoder_hidden_states=memory,
+                                        cache=caches[0], use_cache=True).last_hidden_state[0]
+            assert torch.equal(lean(token), reference)
+
+
+@pytest.mark.weights
+def test_whisper_writes_the_same_words_and_times_with_the_lean_step_as_without(base: AudioLLM,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    import audiollm.transcribe
+
+    speech = load_audio(ROOT / "examples" / "speech.flac")
+    clip = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), speech, speech])
+    lean = [base.transcribe(clip), base.transcribe(clip, timestamps=True)]
+    monkeypatch.setattr(audiollm.transcribe.LeanWhisperDecoder, "of", classmethod(lambda cls, decoder: None))
+    assert [base.transcribe(clip), base.transcribe(clip, timestamps=True)] == lean
+    assert "lights" in str(lean[0]).lower() and sum("lights" in s.text.lower() for s in lean[1]) == 2, lean
+
+
 def test_ask_transcribe_prints_whispers_transcript(heard: AudioLLM, capsys: pytest.CaptureFixture[str]):
     from audiollm.cli import main
 

@@ -1,5 +1,6 @@
 """The lean CPU decoding step answers as transformers' own step does: greedy and seeded samples, batched with left
-padding and rows leaving at their own limits, for the Llama shape of the released LLM and Qwen2's (q/k/v biases)."""
+padding and rows leaving at their own limits, for the Llama shape of the released LLM and Qwen2's (q/k/v biases); and
+the CPU products under it (and under Whisper's logits) give F.linear's values."""
 
 from __future__ import annotations
 
@@ -88,3 +89,14 @@ def test_a_model_kept_for_training_decodes_through_transformers(tmp_path: Path) 
     assert merged._lean_step() is not None
     request = GenerationRequest(user_prompt(tone(0.5), "Hi"), max_new_tokens=6)
     assert kept.generate_batch([request])[0].text == merged.generate_batch([request])[0].text
+
+
+def test_cpu_products_give_f_linear_values_in_float32_and_its_own_result_otherwise() -> None:
+    from audiollm.cpu_products import linear
+
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(3, 96), torch.randn(200, 96), torch.randn(200)
+    torch.testing.assert_close(linear(x, weight, bias), torch.nn.functional.linear(x, weight, bias))
+    torch.testing.assert_close(linear(x[:1], weight), x[:1] @ weight.T)
+    half = weight.bfloat16()
+    assert torch.equal(linear(x.bfloat16(), half), torch.nn.functional.linear(x.bfloat16(), half))
