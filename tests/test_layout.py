@@ -85,7 +85,8 @@ ROOMS: list[tuple[str, set[str]]] = [
     ("foundations", {"config", "audio", "cache", "ports", "quiet", "placement"}),
     ("weights", {"weights"}),
     ("model parts", {"encoder", "projector", "llm", "processor", "conversation", "generation", "alignment",
-                     "stopping", "transcribe", "vad", "speech", "sizing", "tagger", "lean_decoder"}),
+                     "stopping", "transcribe", "vad", "speech", "sizing", "tagger", "lean_decoder", "lean_whisper",
+                     "cpu_products"}),
     ("data", {"data"}),
     ("model", {"model", ""}),  # "": the package's face, audiollm/__init__.py, exports the model
     ("front ends", {"training", "server", "demo", "eval", "data.starter", "data.importers"}),
