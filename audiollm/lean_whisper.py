@@ -53,7 +53,8 @@ def _norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
 
 
 class LeanWhisperDecoder:
-    """Whisper's decoding step; :meth:`start` takes over the cache transformers' prompt pass left."""
+    """Whisper's decoding step; :meth:`start` takes over the cache transformers' prompt pass left. ``product(x,
+    weight, bias)`` computes each layer's ``x @ weight.T + bias`` (``F.linear`` gives transformers' own values)."""
 
     def __init__(self, decoder: WhisperDecoder, product: Product = linear):
         self.decoder = decoder
