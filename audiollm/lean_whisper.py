@@ -21,7 +21,8 @@ from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
 from .cpu_products import linear
 
-Product = Callable[..., torch.Tensor]
+# ``product(x, weight, bias)``: ``x @ weight.T + bias``.
+Product = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
